@@ -1,0 +1,310 @@
+"""content/ -> Post objects: front matter, Markdown -> safe HTML, absolute URLs.
+
+Accepts the field names Hugo, Jekyll and Pelican users already have. Every
+string that reaches a feed has the characters XML 1.0 forbids removed here,
+once, so no later stage has to think about them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import nh3
+import yaml
+from markdown_it import MarkdownIt
+
+from .config import Config
+from .errors import ContentProblem
+from .model import Author, Post, Tag, slugify
+
+# XML 1.0 Char production, minus the C1 controls and non-characters it discourages.
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufdcf\ufdf0-\ufffd\U00010000-\U0010ffff]")
+_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-")
+_TOML_LINE = re.compile(r"at line (\d+)")
+_TAG_RE = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"[ \t\n\r\f\v]+")  # ASCII only: a no-break space is the author's choice
+_FIRST_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.S)
+SUMMARY_LENGTH = 300
+URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+
+_markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
+_allowed_attributes = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
+_allowed_attributes["*"] = {"dir", "lang", "title"}
+
+
+class BadPost(Exception):
+    """Raised while reading one file; turned into a ContentProblem by the caller."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def clean_text(text: str) -> str:
+    """Drop characters that XML 1.0 cannot carry (control characters, lone surrogates)."""
+    return _XML_ILLEGAL.sub("", text)
+
+
+def content_files(folder: Path) -> Iterator[Path]:
+    """Every post file under the content folder, in a stable order; hidden files skipped."""
+    for path in sorted(folder.rglob("*.md")):
+        rel = path.relative_to(folder)
+        if not any(part.startswith((".", "_")) for part in rel.parts) and path.is_file():
+            yield path
+
+
+def sanitize_html(body: str, base_url: str) -> str:
+    """Remove anything executable and make every link and image URL absolute against base_url."""
+
+    def absolute(_element: str, attribute: str, value: str) -> str | None:
+        if attribute in URL_ATTRIBUTES:
+            return urljoin(base_url, value.strip())
+        return value
+
+    return nh3.clean(body, attributes=_allowed_attributes, attribute_filter=absolute, link_rel=None)
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment, whitespace collapsed; for summaries and e-mail."""
+    return _SPACE.sub(" ", html.unescape(_TAG_RE.sub(" ", fragment))).strip()
+
+
+def summarize(body_html: str) -> str:
+    """The first paragraph's text, cut at a word boundary near SUMMARY_LENGTH characters."""
+    first = _FIRST_PARAGRAPH.search(body_html)
+    text = html_to_text(first.group(1) if first else body_html)
+    if len(text) <= SUMMARY_LENGTH:
+        return text
+    cut = text.rfind(" ", 0, SUMMARY_LENGTH)
+    return text[: cut if cut > SUMMARY_LENGTH // 2 else SUMMARY_LENGTH].rstrip(" ,;:.") + "…"
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Split YAML (---) or TOML (+++) front matter from the Markdown body."""
+    lines = text.split("\n")
+    opener = lines[0].rstrip()
+    if opener not in ("---", "+++"):
+        raise BadPost("no front matter: expected a first line of '---' (YAML) or '+++' (TOML)", 1)
+    closers = ("---", "...") if opener == "---" else ("+++",)
+    for end in range(1, len(lines)):
+        if lines[end].rstrip() in closers:
+            break
+    else:
+        raise BadPost(f"front matter opened with '{opener}' is never closed", 1)
+    source = "\n".join(lines[1:end])
+    if opener == "---":
+        try:
+            meta = yaml.load(source, Loader=yaml.CSafeLoader) if source.strip() else {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise BadPost(f"invalid YAML front matter: {problem}", mark.line + 2 if mark else 1) from exc
+    else:
+        try:
+            meta = tomllib.loads(source)
+        except tomllib.TOMLDecodeError as exc:
+            found = _TOML_LINE.search(str(exc))
+            raise BadPost(f"invalid TOML front matter: {exc}", int(found.group(1)) + 1 if found else 1) from exc
+    if not isinstance(meta, dict):
+        raise BadPost("front matter must be a mapping of field names to values", 2)
+    return {str(k).lower(): v for k, v in meta.items()}, "\n".join(lines[end + 1 :])
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """Front matter plus the file's text, to find the line of a field in error messages."""
+
+    meta: dict[str, Any]
+    text: str
+
+    def line(self, key: str) -> int | None:
+        found = re.search(rf"^\s*{re.escape(key)}\s*[:=]", self.text, re.M | re.I)
+        return self.text.count("\n", 0, found.start()) + 1 if found else None
+
+    def first(self, *keys: str) -> tuple[str, Any] | None:
+        for key in keys:
+            if self.meta.get(key) not in (None, ""):
+                return key, self.meta[key]
+        return None
+
+    def fail(self, key: str, message: str) -> BadPost:
+        return BadPost(message, self.line(key))
+
+
+def _string_list(fields: _Fields, key: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise fields.fail(key, f"{key}: expected a list or a comma-separated string, got {value!r}")
+    out = []
+    for item in items:
+        if isinstance(item, dict | list):
+            raise fields.fail(key, f"{key}: expected plain names, got {item!r}")
+        name = _SPACE.sub(" ", clean_text(str(item))).strip()
+        if name:
+            out.append(name)
+    return out
+
+
+def _author(fields: _Fields, key: str, value: Any) -> Author:
+    if isinstance(value, dict):
+        name, mail = value.get("name"), value.get("email")
+        if not isinstance(name, str) or not name.strip():
+            raise fields.fail(key, f"{key}: an author table needs a name, got {value!r}")
+        return Author(clean_text(name).strip(), clean_text(str(mail)).strip() if mail else None)
+    if not isinstance(value, str):
+        raise fields.fail(key, f"{key}: expected a name, got {value!r}")
+    name, mail = email.utils.parseaddr(value)
+    if mail and "@" in mail and "<" in value:
+        return Author(clean_text(name or mail).strip(), clean_text(mail))
+    return Author(clean_text(value).strip())
+
+
+def _authors(fields: _Fields, default: Author) -> tuple[Author, ...]:
+    found = fields.first("authors", "author")
+    if found is None:
+        return (default,)
+    key, value = found
+    if isinstance(value, list):
+        authors = [_author(fields, key, v) for v in value]
+    elif key == "authors" and isinstance(value, str):
+        authors = [Author(name) for name in _string_list(fields, key, value)]
+    else:
+        authors = [_author(fields, key, value)]
+    unique = list(dict.fromkeys(a for a in authors if a.name))
+    return tuple(unique) or (default,)
+
+
+def _tags(fields: _Fields, categories: str) -> tuple[Tag, ...]:
+    keys = ("tags", "tag", "keywords") + (("categories", "category") if categories == "tags" else ())
+    by_slug: dict[str, Tag] = {}
+    for key in keys:
+        if fields.meta.get(key) not in (None, ""):
+            for name in _string_list(fields, key, fields.meta[key]):
+                by_slug.setdefault(Tag(name).slug, Tag(name))
+    return tuple(by_slug.values())
+
+
+def parse_when(fields: _Fields, key: str, value: Any, config: Config) -> datetime:
+    """A front matter date in any common spelling -> an aware datetime, whole seconds."""
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, date):
+        when = datetime.combine(value, time())
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                raise fields.fail(
+                    key, f"{key}: {value!r} is not a date; expected YYYY-MM-DD or an ISO 8601 date-time"
+                ) from None
+    else:
+        raise fields.fail(key, f"{key}: {value!r} is not a date; expected YYYY-MM-DD or an ISO 8601 date-time")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=config.site.tz)
+    return when.replace(microsecond=0)
+
+
+def _slug(fields: _Fields, path: Path) -> str:
+    found = fields.first("slug")
+    if found:
+        return slugify(str(found[1]))
+    stem = path.parent.name if path.stem == "index" else path.stem
+    return slugify(_DATE_PREFIX.sub("", stem))
+
+
+def _draft(fields: _Fields) -> bool:
+    for key, draft_when in (("draft", True), ("published", False)):
+        value = fields.meta.get(key)
+        if value is not None:
+            if not isinstance(value, bool):
+                raise fields.fail(key, f"{key}: expected true or false, got {value!r}")
+            if value is draft_when:
+                return True
+    status = fields.meta.get("status")
+    return isinstance(status, str) and status.strip().lower() in ("draft", "hidden")
+
+
+def parse_post(text: str, path: Path, config: Config) -> Post:
+    """One post file's text -> a Post; raises BadPost naming the line when it can."""
+    text = clean_text(text.removeprefix("\ufeff").replace("\r\n", "\n"))
+    meta, body = split_front_matter(text)
+    fields = _Fields(meta, text)
+    found = fields.first("title")
+    title = _SPACE.sub(" ", clean_text(str(found[1]))).strip() if found else ""
+    if not title:
+        raise BadPost("missing title: add 'title: ...' to the front matter", fields.line("title") or 1)
+    found = fields.first("date")
+    if found is None:
+        raise BadPost("missing date: add 'date: YYYY-MM-DD' to the front matter", 1)
+    published = parse_when(fields, found[0], found[1], config)
+    found = fields.first("updated", "lastmod", "modified", "last_modified_at")
+    updated = parse_when(fields, found[0], found[1], config) if found else published
+    if updated < published:
+        raise fields.fail(found[0] if found else "date", "updated: earlier than the publication date")
+    slug = _slug(fields, path)
+    local = published.astimezone(config.site.tz)
+    url = config.site.url(
+        config.site.permalink.format(
+            year=f"{local.year:04d}", month=f"{local.month:02d}", day=f"{local.day:02d}", slug=slug
+        )
+    )
+    body_html = sanitize_html(_markdown.render(body), url)
+    found = fields.first("summary", "description", "excerpt")
+    summary = (_SPACE.sub(" ", clean_text(str(found[1]))).strip() if found else "") or summarize(body_html)
+    found = fields.first("id", "guid")
+    post_id = clean_text(str(found[1])).strip() if found else f"tag:{config.site.domain},{local:%Y-%m-%d}:{slug}"
+    return Post(
+        id=post_id,
+        slug=slug,
+        title=title,
+        published=published,
+        updated=updated,
+        authors=_authors(fields, config.site.author),
+        tags=_tags(fields, config.content.categories),
+        summary=summary,
+        html=body_html,
+        url=url,
+        source=path.relative_to(config.content.folder).as_posix(),
+        draft=_draft(fields),
+    )
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8 text of a post file; a BadPost naming the line of the first bad byte otherwise."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise BadPost(f"not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8", line) from None
+
+
+def display_path(config: Config, source: str) -> str:
+    """How messages name a content file: relative to the site folder when it is inside it."""
+    path = config.content.folder / source
+    return str(path.relative_to(config.root) if path.is_relative_to(config.root) else path)
+
+
+def read_post(path: Path, raw: bytes, config: Config) -> Post | ContentProblem:
+    """A post, or the problem that stops this file from being one."""
+    try:
+        return parse_post(decode(raw), path, config)
+    except BadPost as exc:
+        return ContentProblem(
+            display_path(config, path.relative_to(config.content.folder).as_posix()), str(exc), exc.line
+        )

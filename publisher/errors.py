@@ -1,0 +1,42 @@
+"""One exception family: the CLI turns each into a one-line message and an exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PublisherError(Exception):
+    """A problem the user can fix; shown as a message, never as a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(PublisherError):
+    """config.toml is missing, malformed or holds a bad value."""
+
+    exit_code = 2
+
+
+class StateError(PublisherError):
+    """The state database cannot be opened or has an unknown schema version."""
+
+
+@dataclass(frozen=True)
+class ContentProblem:
+    """One broken content file: which file, which line if known, what is wrong."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+class ContentError(PublisherError):
+    """Content files could not be read as posts; carries every problem found."""
+
+    def __init__(self, problems: list[ContentProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

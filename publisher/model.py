@@ -1,0 +1,71 @@
+"""The data model: frozen dataclasses shared by every stage, and the slug rules."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str) -> str:
+    """ASCII-safe, case-insensitive slug; never empty and never a path.
+
+    Accents fold to their base letter (``Désarmement`` -> ``desarmement``) and
+    every other run of non-alphanumerics becomes one hyphen. Text with no ASCII
+    letters or digits at all (``日本``) gets ``x-`` plus a short hash of its
+    case-folded form, so it still has a stable, distinct slug.
+    """
+    folded = unicodedata.normalize("NFKD", text.casefold()).encode("ascii", "ignore")
+    slug = _NON_SLUG.sub("-", folded.decode("ascii")).strip("-")
+    if slug:
+        return slug
+    return "x-" + hashlib.sha1(text.casefold().encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True, order=True)
+class Author:
+    """A post author; the e-mail is optional and only used where a format wants one."""
+
+    name: str
+    email: str | None = None
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name)
+
+
+@dataclass(frozen=True, order=True)
+class Tag:
+    """A tag keeps the spelling the author chose; its slug is its identity."""
+
+    name: str
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name)
+
+
+@dataclass(frozen=True)
+class Post:
+    """One publishable post, fully resolved: absolute URLs, sanitised HTML, aware dates."""
+
+    id: str
+    slug: str
+    title: str
+    published: datetime
+    updated: datetime
+    authors: tuple[Author, ...]
+    tags: tuple[Tag, ...]
+    summary: str
+    html: str
+    url: str
+    source: str
+    draft: bool = False
+
+    def sort_key(self) -> tuple[float, str]:
+        """Newest first; equal timestamps fall back to the source path, A to Z."""
+        return (-self.published.timestamp(), self.source)

@@ -1,0 +1,68 @@
+"""Round-trip checks: parse the bytes we wrote with feedparser and compare with the store."""
+
+from __future__ import annotations
+
+import calendar
+import html
+from pathlib import Path
+
+import feedparser
+from feedparser.sanitizer import _sanitize_html
+
+from publisher.config import Config
+from publisher.feeds import MEDIA_TYPES, FeedSpec, feed_url
+from publisher.model import Post
+
+
+def parse(config: Config, spec: FeedSpec, fmt: str) -> feedparser.FeedParserDict:
+    """Parse a written feed as a reader fetching it from its public URL would."""
+    data = (config.feeds.folder / spec.path(fmt)).read_bytes()
+    return feedparser.parse(
+        data,
+        response_headers={
+            "content-location": feed_url(config, spec, fmt),
+            "content-type": f"{MEDIA_TYPES[fmt]}; charset=utf-8",
+        },
+    )
+
+
+def instant(parsed: object) -> int:
+    return calendar.timegm(parsed)  # type: ignore[arg-type]
+
+
+def assert_round_trip(config: Config, spec: FeedSpec, fmt: str, posts: list[Post]) -> None:
+    """What feedparser reads back equals what the store holds, entry by entry, in order."""
+    parsed = parse(config, spec, fmt)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.version == ("atom10" if fmt == "atom" else "rss20")
+    feed = parsed.feed
+    assert feed.title == spec.title
+    links = {(link["rel"], link["href"]) for link in feed.links}
+    assert ("self", feed_url(config, spec, fmt)) in links
+    assert ("alternate", spec.page_url) in links
+    assert feed.language == config.site.language
+    if fmt == "atom":
+        assert feed.id == feed_url(config, spec, "atom")
+    newest = max(p.updated for p in posts)
+    assert instant(feed.updated_parsed) == newest.timestamp()
+    assert [e.id for e in parsed.entries] == [p.id for p in posts]
+    for entry, post in zip(parsed.entries, posts, strict=True):
+        assert entry.title == post.title
+        assert entry.link == post.url
+        assert [a["name"] for a in entry.authors] == [a.name for a in post.authors]
+        assert all("email" not in a for a in entry.authors)
+        if fmt == "atom":
+            assert instant(entry.updated_parsed) == post.updated.timestamp()
+        assert instant(entry.published_parsed) == post.published.timestamp()
+        assert [t.term for t in entry.get("tags", [])] == [t.name for t in post.tags]
+        if fmt == "atom":
+            assert [t.label for t in entry.get("tags", [])] == [t.name for t in post.tags]
+        assert html.unescape(entry.get("summary", "")) == post.summary
+        if config.feeds.full_content and post.html:
+            assert entry.content[0].value == _sanitize_html(post.html, "utf-8", "text/html")
+        else:
+            assert "content" not in entry
+
+
+def feed_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.xml"))
