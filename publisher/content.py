@@ -30,11 +30,51 @@ from .model import Author, Post, Tag, slugify
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufdcf\ufdf0-\ufffd\U00010000-\U0010ffff]")
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-")
 _TOML_LINE = re.compile(r"at line (\d+)")
-_TAG_RE = re.compile(r"<[^>]*>")
+_TAG_RE = re.compile(r"<(/?)([a-zA-Z0-9]*)[^>]*>")
+_INLINE = frozenset(
+    [
+        "a",
+        "abbr",
+        "b",
+        "bdi",
+        "bdo",
+        "cite",
+        "code",
+        "data",
+        "del",
+        "dfn",
+        "em",
+        "i",
+        "ins",
+        "kbd",
+        "mark",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "time",
+        "u",
+        "var",
+    ]
+)
 _SPACE = re.compile(r"[ \t\n\r\f\v]+")  # ASCII only: a no-break space is the author's choice
 _FIRST_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.S)
 SUMMARY_LENGTH = 300
 URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+
+
+class _YamlLoader(yaml.CSafeLoader):
+    """Safe YAML that leaves dates as text, so a bad date is reported with its key and line."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+}
 
 _markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
 _allowed_attributes = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
@@ -75,7 +115,8 @@ def sanitize_html(body: str, base_url: str) -> str:
 
 def html_to_text(fragment: str) -> str:
     """Plain text of an HTML fragment, whitespace collapsed; for summaries and e-mail."""
-    return _SPACE.sub(" ", html.unescape(_TAG_RE.sub(" ", fragment))).strip()
+    text = _TAG_RE.sub(lambda m: "" if m.group(2).lower() in _INLINE else " ", fragment)
+    return _SPACE.sub(" ", html.unescape(text)).strip()
 
 
 def summarize(body_html: str) -> str:
@@ -103,7 +144,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     source = "\n".join(lines[1:end])
     if opener == "---":
         try:
-            meta = yaml.load(source, Loader=yaml.CSafeLoader) if source.strip() else {}
+            meta = yaml.load(source, Loader=_YamlLoader) if source.strip() else {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

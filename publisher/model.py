@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
+# Latin letters that Unicode does not decompose into an ASCII base letter.
+_LATIN = str.maketrans({"æ": "ae", "ø": "o", "œ": "oe", "đ": "d", "ł": "l", "þ": "th", "ð": "d", "ı": "i"})
 
 
 def slugify(text: str) -> str:
@@ -19,7 +21,7 @@ def slugify(text: str) -> str:
     letters or digits at all (``日本``) gets ``x-`` plus a short hash of its
     case-folded form, so it still has a stable, distinct slug.
     """
-    folded = unicodedata.normalize("NFKD", text.casefold()).encode("ascii", "ignore")
+    folded = unicodedata.normalize("NFKD", text.casefold().translate(_LATIN)).encode("ascii", "ignore")
     slug = _NON_SLUG.sub("-", folded.decode("ascii")).strip("-")
     if slug:
         return slug

@@ -77,7 +77,7 @@ def _posts(draw: st.DrawFn) -> list[dict[str, object]]:
     for n in range(count):
         title = draw(_text)
         front: dict[str, object] = {
-            "title": title if title.strip(" \t\x00\x1b\x7f\x85\ufffe") else f"Title {n}",
+            "title": title if clean_text(title).strip() else f"Title {n}",
             "date": draw(_instants),
             "slug": f"post-{n}",
             "tags": draw(st.lists(st.one_of(_nasty, _word), max_size=4)),

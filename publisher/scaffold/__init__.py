@@ -17,6 +17,7 @@ def init_site(folder: Path) -> list[Path]:
     example = folder / "content" / "hello.md"
     example.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(here.joinpath("config.toml").read_text(encoding="utf-8"), encoding="utf-8")
-    if not example.exists():
-        example.write_text(here.joinpath("hello.md").read_text(encoding="utf-8"), encoding="utf-8")
+    if example.exists():
+        return [config]
+    example.write_text(here.joinpath("hello.md").read_text(encoding="utf-8"), encoding="utf-8")
     return [config, example]

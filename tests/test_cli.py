@@ -1,0 +1,71 @@
+"""The command line as a user types it: init, publish, errors without tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from publisher.cli import run
+
+from .conftest import NOW, Site
+
+
+def test_init_then_publish_from_inside_the_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = tmp_path / "blog"
+    assert run(["init", str(site)]) == 0
+    assert (site / "config.toml").read_text().startswith("# publisher site configuration")
+    assert (site / "content" / "hello.md").exists()
+    assert capsys.readouterr().out.splitlines() == [f"created {site / 'config.toml'}", f"created {site / 'content' / 'hello.md'}"]
+    (site / "content" / "drafts").mkdir()
+    os.chdir(site / "content" / "drafts")  # the nearest config.toml above is found
+    assert run(["publish", "--now", NOW.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1 posts; 4 feeds: 4 written, 0 unchanged, 0 removed (")
+    assert (site / "feeds" / "tags" / "news" / "rss.xml").exists()
+    assert run(["init", str(site)]) == 1
+    assert "already exists; nothing was changed" in capsys.readouterr().err
+
+
+def test_site_and_config_options(site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01\ntags: [X]")
+    os.chdir(tmp_path)
+    assert run(["--site", str(site.root), "publish", "-q"]) == 0
+    assert capsys.readouterr().out == ""
+    assert run(["--config", str(site.root / "config.toml"), "publish"]) == 0
+    assert "0 written, 6 unchanged" in capsys.readouterr().out
+
+
+def test_broken_post_exit_code_and_message(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01")
+    site.post("b.md", "title: B\ndate: 2012-13-01")
+    assert run(["--site", str(site.root), "publish"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "error: content/b.md:3: date: '2012-13-01' is not a date; expected YYYY-MM-DD or an ISO 8601 date-time",
+        "publisher: 1 broken file(s); nothing was written",
+    ]
+    assert not (site.root / "feeds").exists()
+    assert run(["--site", str(site.root), "publish", "--keep-going"]) == 1
+    captured = capsys.readouterr()
+    assert "error: content/b.md:3:" in captured.err
+    assert captured.out.startswith("1 posts; 4 feeds: 4 written")
+
+
+def test_installed_console_script_runs(site: Site) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01")
+    script = Path(sys.executable).parent / "publisher"
+    result = subprocess.run(
+        [str(script), "--site", str(site.root), "publish", "--now", "2012-01-02T00:00:00"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 posts; 4 feeds: 4 written" in result.stdout
+    bad = subprocess.run([str(script), "--site", str(site.root / "missing"), "publish"], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr

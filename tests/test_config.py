@@ -1,0 +1,80 @@
+"""config.toml validation: every mistake names its key and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher.cli import run
+from publisher.config import load_config
+from publisher.errors import ConfigError
+
+from .conftest import BASE_CONFIG, REPO
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_repo_config_and_defaults(tmp_path: Path) -> None:
+    config = load_config(REPO / "config.toml")
+    assert config.site.base_url == "https://armsdiplomacy.example.org/"
+    assert config.site.timezone == "America/New_York"
+    assert config.feeds.formats == ("atom", "rss")
+    minimal = load_config(_write(tmp_path, '[site]\ntitle = "T"\nbase_url = "https://x.org"\n[site.author]\nname = "A"\n'))
+    assert minimal.site.base_url == "https://x.org/"
+    assert minimal.feeds.max_items == 20
+    assert minimal.feeds.folder == tmp_path.resolve() / "feeds"
+    assert minimal.state.path == tmp_path.resolve() / ".publisher" / "state.db"
+    assert minimal.feeds.full_content is True
+    assert (minimal.feeds.site, minimal.feeds.tags, minimal.feeds.authors) == (True, True, False)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('base_url = "https://news.example.org/blog/"', 'base_url = "/blog/"'), "site.base_url = '/blog/': expected an absolute http or https URL"),
+        (('base_url = "https://news.example.org/blog/"', 'base_url = "ftp://x.org/"'), "site.base_url = 'ftp://x.org/': expected an absolute http or https URL"),
+        (('timezone = "Europe/Paris"', 'timezone = "Mars/Olympus"'), "site.timezone = 'Mars/Olympus': expected an IANA time zone name"),
+        (('timezone = "Europe/Paris"', "timezone = 1"), "site.timezone = 1: expected a string"),
+        (('language = "en"', 'langauge = "en"'), "unknown key site.langauge"),
+        (("[feeds]\nauthors = true", "[feeds]\nauthors = 1"), "feeds.authors = 1: expected true or false"),
+        (("[feeds]\nauthors = true", "[feeds]\nmax_items = 0"), "feeds.max_items = 0: expected a positive integer"),
+        (("[feeds]\nauthors = true", "[feeds]\nmax_items = true"), "feeds.max_items = True: expected an integer"),
+        (("[feeds]\nauthors = true", '[feeds]\nformats = ["atom", "json"]'), "feeds.formats = ['atom', 'json']: expected a non-empty list"),
+        (("[feeds]\nauthors = true", "[feedz]\nauthors = true"), "unknown top-level key 'feedz'"),
+        (('name = "Default Author"', 'nom = "Default Author"'), "site.author.name is missing"),
+        (('title = "Test Site"', 'title = "T"\npermalink = "/{yr}/{slug}/"'), "site.permalink = '/{yr}/{slug}/': expected a pattern using only"),
+        (('title = "Test Site"', 'title = "T"\npermalink = "/{year}/"'), "the pattern must contain {slug}"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    assert change[0] in BASE_CONFIG
+    path = _write(tmp_path, BASE_CONFIG.replace(*change))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_invalid_toml_is_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(tmp_path, "[site\ntitle = 1\n")
+    assert run(["--site", str(tmp_path), "publish"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("publisher: config:") and "invalid TOML" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_key_exit_code_2_via_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(tmp_path, BASE_CONFIG + "\n[state]\npath = 'x.db'\ncolour = 'red'\n")
+    assert run(["--config", str(tmp_path / "config.toml"), "publish"]) == 2
+    assert "unknown key state.colour" in capsys.readouterr().err
+
+
+def test_missing_config_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--site", str(tmp_path / "nowhere"), "publish"]) == 2
+    assert "not found; run 'publisher init'" in capsys.readouterr().err

@@ -1,0 +1,168 @@
+"""Reading posts: the field names users already have, dates in the site's zone, safe absolute HTML."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from publisher.content import read_post
+from publisher.errors import ContentProblem
+from publisher.model import Author, Post, Tag
+from publisher.publish import live_posts
+
+from .conftest import NOW, Site
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _read(site: Site, name: str, front: str, body: str = "Body.", fmt: str = "yaml") -> Post | ContentProblem:
+    path = site.post(name, front, body, fmt)
+    return read_post(path, path.read_bytes(), site.config)
+
+
+def _post(site: Site, *args: str, **kwargs: str) -> Post:
+    result = _read(site, *args, **kwargs)
+    assert isinstance(result, Post), result
+    return result
+
+
+def test_yaml_front_matter_hugo_style(site: Site) -> None:
+    post = _post(
+        site,
+        "a.md",
+        """
+        title: Arms Trade Treaty talks open
+        date: 2012-07-02T10:00:00+02:00
+        lastmod: 2012-07-03
+        tags: [ATT, "Small Arms & Light Weapons"]
+        categories: [Negotiations]
+        authors: [Jane Doe, {name: Ann Lee, email: ann@example.org}]
+        description: The July conference begins.
+        """,
+    )
+    assert post.title == "Arms Trade Treaty talks open"
+    assert post.published == datetime(2012, 7, 2, 10, tzinfo=PARIS)
+    assert post.updated == datetime(2012, 7, 3, tzinfo=PARIS)
+    assert [t.name for t in post.tags] == ["ATT", "Small Arms & Light Weapons", "Negotiations"]
+    assert post.authors == (Author("Jane Doe"), Author("Ann Lee", "ann@example.org"))
+    assert post.summary == "The July conference begins."
+    assert post.slug == "a"
+    assert post.url == "https://news.example.org/blog/2012/07/02/a/"
+    assert post.id == "tag:news.example.org,2012-07-02:a"
+
+
+def test_toml_front_matter_and_jekyll_pelican_names(site: Site) -> None:
+    post = _post(
+        site,
+        "2012-03-23-prep-com.md",
+        """
+        title = "Prep Com closes"
+        date = 2012-03-23
+        modified = 2012-03-24T08:30:00
+        tags = "UNPoA, Prep Com"
+        category = "Meetings"
+        author = "Robert Zuber <robert@example.org>"
+        id = "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+        """,
+        fmt="toml",
+    )
+    assert post.published == datetime(2012, 3, 23, tzinfo=PARIS)
+    assert post.updated == datetime(2012, 3, 24, 8, 30, tzinfo=PARIS)
+    assert [t.name for t in post.tags] == ["UNPoA", "Prep Com", "Meetings"]
+    assert post.authors == (Author("Robert Zuber", "robert@example.org"),)
+    assert post.slug == "prep-com"  # the Jekyll date prefix is not part of the slug
+    assert post.id == "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+
+
+def test_categories_can_be_ignored(tmp_path) -> None:
+    from .conftest import BASE_CONFIG
+
+    site = Site(tmp_path / "s", BASE_CONFIG + '\n[content]\ncategories = "ignore"\n')
+    post = _post(site, "a.md", "title: T\ndate: 2012-01-01\ntags: a\ncategories: [b]")
+    assert [t.name for t in post.tags] == ["a"]
+
+
+def test_default_author_slug_and_summary_from_body(site: Site) -> None:
+    body = "# Heading\n\nFirst *paragraph* &amp; more.\n\nSecond paragraph."
+    post = _post(site, "posts/My Great Post/index.md", "title: T\ndate: 2012-01-01", body)
+    assert post.authors == (Author("Default Author", "editor@example.org"),)
+    assert post.slug == "my-great-post"
+    assert post.summary == "First paragraph & more."
+
+
+def test_long_summary_is_cut_at_a_word(site: Site) -> None:
+    post = _post(site, "a.md", "title: T\ndate: 2012-01-01", "word " * 200)
+    assert post.summary.endswith("…")
+    assert len(post.summary) <= 301
+    assert "wor…" not in post.summary
+
+
+def test_urls_in_content_become_absolute_and_scripts_go(site: Site) -> None:
+    body = (
+        "[rel](../other/) [root](/about/) [abs](https://un.org/x) [frag](#notes) [mail](mailto:a@b.org)\n\n"
+        '![chart](chart.png)\n\n<img src="/img/map.png" onerror="alert(1)"> <a href="javascript:alert(1)">x</a>\n\n'
+        "<script>alert(1)</script>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
+    post = _post(site, "p.md", "title: T\ndate: 2012-05-06\nslug: p", body)
+    base = "https://news.example.org/blog/2012/05/06/p/"
+    assert 'href="https://news.example.org/blog/2012/05/06/other/"' in post.html
+    assert 'href="https://news.example.org/about/"' in post.html
+    assert 'href="https://un.org/x"' in post.html
+    assert f'href="{base}#notes"' in post.html
+    assert 'href="mailto:a@b.org"' in post.html
+    assert f'src="{base}chart.png"' in post.html
+    assert 'src="https://news.example.org/img/map.png"' in post.html
+    assert "onerror" not in post.html and "javascript:" not in post.html and "<script" not in post.html
+    assert "<table>" in post.html  # CommonMark plus tables
+
+
+def test_xml_illegal_characters_are_removed(site: Site) -> None:
+    post = _post(site, "a.md", 'title: "A\\x01B\\x7fC"\ndate: 2012-01-01\ntags: ["t\\x0b"]', "x\x00y\x1bz ]]> <b>&</b>")
+    assert post.title == "ABC"
+    assert post.tags == (Tag("t"),)
+    assert "xyz ]]&gt;" in post.html
+
+
+def test_drafts_and_future_posts_are_not_published(site: Site) -> None:
+    site.post("draft.md", "title: D\ndate: 2012-01-01\ndraft: true")
+    site.post("jekyll.md", "title: J\ndate: 2012-01-01\npublished: false")
+    site.post("pelican.md", "title: P\ndate: 2012-01-01\nstatus: draft")
+    site.post("future.md", "title: F\ndate: 2027-01-01")
+    site.post("live.md", "title: L\ndate: 2012-01-01")
+    assert [p.title for p in live_posts(site.config, NOW)] == ["L"]
+    assert {p.title for p in live_posts(site.config, datetime(2027, 1, 2, tzinfo=PARIS))} == {"F", "L"}
+
+
+def test_equal_timestamps_order_by_source_path(site: Site) -> None:
+    for name in ("b.md", "a.md", "c.md"):
+        site.post(name, f"title: {name}\ndate: 2012-01-01")
+    site.post("z.md", "title: newest\ndate: 2012-01-02")
+    assert [p.title for p in live_posts(site.config, NOW)] == ["newest", "a.md", "b.md", "c.md"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (b"---\ntitle: [unclosed\ndate: 2012-01-01\n---\nbody\n", 3, "invalid YAML front matter"),
+        (b"+++\ntitle = \ndate = 2012-01-01\n+++\nbody\n", 2, "invalid TOML front matter"),
+        (b"---\ndate: 2012-01-01\n---\nbody\n", 1, "missing title"),
+        (b"---\ntitle: T\n---\nbody\n", 1, "missing date"),
+        (b"---\ntitle: T\ndate: 25 Apr\n---\n", 3, "date: '25 Apr' is not a date; expected YYYY-MM-DD"),
+        (b"---\ntitle: T\ndate: 2012-01-01\n---\ncaf\xe9\n", 5, "not UTF-8 text (byte 0xe9)"),
+        (b"title: T\n\nbody\n", 1, "no front matter"),
+        (b"---\ntitle: T\ndate: 2012-01-01\nbody\n", 1, "never closed"),
+        (b"---\n- a\n- b\n---\n", 2, "front matter must be a mapping"),
+        (b"---\ntitle: T\ndate: 2012-01-01\ndraft: maybe\n---\n", 4, "draft: expected true or false"),
+        (b"---\ntitle: T\ndate: 2012-01-02\nupdated: 2012-01-01\n---\n", 4, "earlier than the publication date"),
+    ],
+)
+def test_broken_files_name_path_line_and_problem(site: Site, text: bytes, line: int, message: str) -> None:
+    path = site.root / "content" / "broken.md"
+    path.write_bytes(text)
+    problem = read_post(path, text, site.config)
+    assert isinstance(problem, ContentProblem)
+    assert problem.path == "content/broken.md"
+    assert problem.line == line
+    assert message in problem.message

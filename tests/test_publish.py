@@ -1,0 +1,152 @@
+"""Publishing: deterministic bytes, only changed feeds rewritten, broken input loses nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from publisher.errors import ContentError
+from publisher.publish import publish
+
+from .conftest import NOW, REPO, Site
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_mtime_ns for p in folder.rglob("*.xml")}
+
+
+def _three_posts(site: Site) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01 10:00\ntags: [UNPoA, ATT]\nauthor: Ann")
+    site.post("b.md", "title: B\ndate: 2012-01-02 10:00\ntags: [ATT]\nauthor: Bob")
+    site.post("c.md", "title: C\ndate: 2012-01-03 10:00\ntags: [Libya]\nauthor: Bob")
+
+
+def test_golden_sample_feeds_match_committed_files(demo_site: Site) -> None:
+    publish(demo_site.config, NOW)
+    expected = {p.relative_to(REPO / "feeds").as_posix(): p.read_bytes() for p in (REPO / "feeds").rglob("*.xml")}
+    assert demo_site.feed_files() == expected
+    assert "tags/unpoa/atom.xml" in expected and "tags/unpoa/rss.xml" in expected
+
+
+def test_layout_and_summary(site: Site) -> None:
+    _three_posts(site)
+    report = publish(site.config, NOW)
+    assert sorted(site.feed_files()) == sorted(
+        f"{folder}{fmt}.xml"
+        for folder in ("", "tags/unpoa/", "tags/att/", "tags/libya/", "authors/ann/", "authors/bob/")
+        for fmt in ("atom", "rss")
+    )
+    assert (report.posts, len(report.written), report.unchanged, report.removed) == (3, 12, 0, [])
+    assert not list(site.feeds.rglob("*.tmp"))
+
+
+def test_republishing_is_byte_identical_and_writes_nothing(site: Site) -> None:
+    _three_posts(site)
+    publish(site.config, NOW)
+    before, stamps = site.feed_files(), _mtimes(site.feeds)
+    shutil.rmtree(site.root / ".publisher")  # even without the ledger: same bytes, no rewrite
+    report = publish(site.config, NOW)
+    assert report.written == [] and report.unchanged == 12
+    again = publish(site.config, NOW)
+    assert again.written == [] and again.unchanged == 12
+    assert site.feed_files() == before
+    assert _mtimes(site.feeds) == stamps
+
+
+def test_editing_one_post_rewrites_exactly_its_feeds_and_equals_a_clean_publish(site: Site, tmp_path: Path) -> None:
+    _three_posts(site)
+    publish(site.config, NOW)
+    stamps = _mtimes(site.feeds)
+    path = site.post("b.md", "title: B edited\ndate: 2012-01-02 10:00\ntags: [ATT]\nauthor: Bob")
+    os.utime(path, ns=(1, 1))  # a different mtime even on coarse file systems
+    report = publish(site.config, NOW)
+    changed = {rel for rel, ns in _mtimes(site.feeds).items() if ns != stamps[rel]}
+    expected = {f"{folder}{fmt}.xml" for folder in ("", "tags/att/", "authors/bob/") for fmt in ("atom", "rss")}
+    assert set(report.written) == changed == expected
+    clean = Site(tmp_path / "clean")
+    shutil.copytree(site.root / "content", clean.root / "content", dirs_exist_ok=True)
+    publish(clean.config, NOW)
+    assert clean.feed_files() == site.feed_files()
+
+
+def test_feed_of_a_tag_without_posts_is_removed(site: Site) -> None:
+    _three_posts(site)
+    publish(site.config, NOW)
+    (site.root / "content" / "c.md").unlink()
+    report = publish(site.config, NOW)
+    assert report.removed == ["tags/libya/atom.xml", "tags/libya/rss.xml"]
+    assert not (site.feeds / "tags" / "libya").exists()
+    assert (site.feeds / "tags" / "att" / "atom.xml").exists()
+
+
+def test_max_items_keeps_the_newest(site: Site, tmp_path: Path) -> None:
+    from .conftest import BASE_CONFIG
+
+    small = Site(tmp_path / "small", BASE_CONFIG.replace("[feeds]\n", "[feeds]\nmax_items = 2\n"))
+    _three_posts(small)
+    publish(small.config, NOW)
+    atom = (small.feeds / "atom.xml").read_text()
+    assert atom.index("<title>C</title>") < atom.index("<title>B</title>")
+    assert "<title>A</title>" not in atom
+
+
+def test_tags_sharing_a_slug_are_merged_with_a_warning(site: Site) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01\ntags: [UNPoA]")
+    site.post("b.md", "title: B\ndate: 2012-01-02\ntags: [unpoa]")
+    site.post("c.md", "title: C\ndate: 2012-01-03\ntags: [UNPoA]")
+    site.post("d.md", "title: D\ndate: 2012-01-04\ntags: [Small Arms]")
+    site.post("e.md", "title: E\ndate: 2012-01-05\ntags: [small-arms]")
+    report = publish(site.config, NOW)
+    assert report.warnings == ["tags 'Small Arms', 'small-arms' share the slug 'small-arms': merged into one feed"]
+    unpoa = (site.feeds / "tags/unpoa/atom.xml").read_text()
+    assert unpoa.count("<entry>") == 3 and 'term="unpoa"' not in unpoa  # most used spelling wins
+    assert (site.feeds / "tags/small-arms/atom.xml").read_text().count("<entry>") == 2
+
+
+def test_same_time_in_one_feed_is_warned_about(site: Site) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01")
+    site.post("b.md", "title: B\ndate: 2012-01-01")
+    report = publish(site.config, NOW)
+    assert report.warnings == [
+        "a.md and b.md have the same time (2012-01-01T00:00:00+01:00); give one a time of day so feed readers can order them"
+    ]
+
+
+def test_broken_files_are_all_reported_and_feeds_left_untouched(site: Site) -> None:
+    _three_posts(site)
+    publish(site.config, NOW)
+    before, stamps = site.feed_files(), _mtimes(site.feeds)
+    site.post("b.md", "title: B\ndate: not a date\ntags: [ATT]")
+    (site.root / "content" / "bad.md").write_bytes(b"---\ntitle: \xff\n---\n")
+    site.post("new.md", "title: New\ndate: 2012-02-01\ntags: [New]")
+    with pytest.raises(ContentError) as caught:
+        publish(site.config, NOW)
+    assert [(p.path, p.line) for p in caught.value.problems] == [("content/b.md", 3), ("content/bad.md", 2)]
+    assert site.feed_files() == before and _mtimes(site.feeds) == stamps
+    report = publish(site.config, NOW, keep_going=True)
+    assert len(report.problems) == 2
+    assert (site.feeds / "tags/new/atom.xml").exists()
+    assert "<title>B</title>" not in (site.feeds / "atom.xml").read_text()
+
+
+def test_two_posts_with_one_id_are_refused(site: Site) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01\nid: same")
+    site.post("b.md", "title: B\ndate: 2012-01-02\nid: same")
+    with pytest.raises(ContentError) as caught:
+        publish(site.config, NOW)
+    assert str(caught.value) == "content/b.md: same entry id 'same' as a.md; set a distinct 'slug' or 'id'"
+
+
+def test_full_content_off_gives_summaries_only(tmp_path: Path) -> None:
+    from .conftest import BASE_CONFIG
+
+    site = Site(tmp_path / "s", BASE_CONFIG.replace("[feeds]\n", "[feeds]\nfull_content = false\n"))
+    site.post("a.md", "title: A\ndate: 2012-01-01", "Hello **world**.")
+    publish(site.config, NOW)
+    atom = (site.feeds / "atom.xml").read_text()
+    rss = (site.feeds / "rss.xml").read_text()
+    assert "<content" not in atom and "content:encoded>" not in rss
+    assert "<summary type=\"html\">Hello world.</summary>" in atom
