@@ -23,7 +23,7 @@ from feedgen.entry import FeedEntry
 from . import __version__
 from .config import Config
 from .content import content_files, display_path, read_post
-from .errors import ContentError, ContentProblem
+from .errors import ConfigError, ContentError, ContentProblem
 from .feeds import FeedSpec, author_spec, build_entry, render_feed, site_spec, tag_spec
 from .model import Author, Post, Tag
 from .store import CachedFile, FeedRecord, Store, post_to_json
@@ -73,7 +73,9 @@ def scan(config: Config, store: Store, progress: Progress | None = None) -> list
         store.set_meta("content_fingerprint", cache_key)
     cached = store.cached_files()
     results = []
-    paths = list(content_files(folder)) if folder.is_dir() else []
+    if not folder.is_dir():
+        raise ConfigError(f"config: content.folder: {folder} is not a folder; expected the folder holding the posts")
+    paths = list(content_files(folder))
     for number, path in enumerate(paths, 1):
         rel = path.relative_to(folder).as_posix()
         stat = path.stat()

@@ -19,7 +19,10 @@ def test_init_then_publish_from_inside_the_site(tmp_path: Path, capsys: pytest.C
     assert run(["init", str(site)]) == 0
     assert (site / "config.toml").read_text().startswith("# publisher site configuration")
     assert (site / "content" / "hello.md").exists()
-    assert capsys.readouterr().out.splitlines() == [f"created {site / 'config.toml'}", f"created {site / 'content' / 'hello.md'}"]
+    assert capsys.readouterr().out.splitlines() == [
+        f"created {site / 'config.toml'}",
+        f"created {site / 'content' / 'hello.md'}",
+    ]
     (site / "content" / "drafts").mkdir()
     os.chdir(site / "content" / "drafts")  # the nearest config.toml above is found
     assert run(["publish", "--now", NOW.isoformat()]) == 0

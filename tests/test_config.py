@@ -24,7 +24,9 @@ def test_repo_config_and_defaults(tmp_path: Path) -> None:
     assert config.site.base_url == "https://armsdiplomacy.example.org/"
     assert config.site.timezone == "America/New_York"
     assert config.feeds.formats == ("atom", "rss")
-    minimal = load_config(_write(tmp_path, '[site]\ntitle = "T"\nbase_url = "https://x.org"\n[site.author]\nname = "A"\n'))
+    minimal = load_config(
+        _write(tmp_path, '[site]\ntitle = "T"\nbase_url = "https://x.org"\n[site.author]\nname = "A"\n')
+    )
     assert minimal.site.base_url == "https://x.org/"
     assert minimal.feeds.max_items == 20
     assert minimal.feeds.folder == tmp_path.resolve() / "feeds"
@@ -36,18 +38,33 @@ def test_repo_config_and_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (('base_url = "https://news.example.org/blog/"', 'base_url = "/blog/"'), "site.base_url = '/blog/': expected an absolute http or https URL"),
-        (('base_url = "https://news.example.org/blog/"', 'base_url = "ftp://x.org/"'), "site.base_url = 'ftp://x.org/': expected an absolute http or https URL"),
-        (('timezone = "Europe/Paris"', 'timezone = "Mars/Olympus"'), "site.timezone = 'Mars/Olympus': expected an IANA time zone name"),
+        (
+            ('base_url = "https://news.example.org/blog/"', 'base_url = "/blog/"'),
+            "site.base_url = '/blog/': expected an absolute http or https URL",
+        ),
+        (
+            ('base_url = "https://news.example.org/blog/"', 'base_url = "ftp://x.org/"'),
+            "site.base_url = 'ftp://x.org/': expected an absolute http or https URL",
+        ),
+        (
+            ('timezone = "Europe/Paris"', 'timezone = "Mars/Olympus"'),
+            "site.timezone = 'Mars/Olympus': expected an IANA time zone name",
+        ),
         (('timezone = "Europe/Paris"', "timezone = 1"), "site.timezone = 1: expected a string"),
         (('language = "en"', 'langauge = "en"'), "unknown key site.langauge"),
         (("[feeds]\nauthors = true", "[feeds]\nauthors = 1"), "feeds.authors = 1: expected true or false"),
         (("[feeds]\nauthors = true", "[feeds]\nmax_items = 0"), "feeds.max_items = 0: expected a positive integer"),
         (("[feeds]\nauthors = true", "[feeds]\nmax_items = true"), "feeds.max_items = True: expected an integer"),
-        (("[feeds]\nauthors = true", '[feeds]\nformats = ["atom", "json"]'), "feeds.formats = ['atom', 'json']: expected a non-empty list"),
+        (
+            ("[feeds]\nauthors = true", '[feeds]\nformats = ["atom", "json"]'),
+            "feeds.formats = ['atom', 'json']: expected a non-empty list",
+        ),
         (("[feeds]\nauthors = true", "[feedz]\nauthors = true"), "unknown top-level key 'feedz'"),
         (('name = "Default Author"', 'nom = "Default Author"'), "site.author.name is missing"),
-        (('title = "Test Site"', 'title = "T"\npermalink = "/{yr}/{slug}/"'), "site.permalink = '/{yr}/{slug}/': expected a pattern using only"),
+        (
+            ('title = "Test Site"', 'title = "T"\npermalink = "/{yr}/{slug}/"'),
+            "site.permalink = '/{yr}/{slug}/': expected a pattern using only",
+        ),
         (('title = "Test Site"', 'title = "T"\npermalink = "/{year}/"'), "the pattern must contain {slug}"),
     ],
 )

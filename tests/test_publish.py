@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.errors import ContentError
+from publisher.errors import ConfigError, ContentError
+from publisher.model import slugify
 from publisher.publish import publish
 
 from .conftest import NOW, REPO, Site
@@ -149,4 +150,22 @@ def test_full_content_off_gives_summaries_only(tmp_path: Path) -> None:
     atom = (site.feeds / "atom.xml").read_text()
     rss = (site.feeds / "rss.xml").read_text()
     assert "<content" not in atom and "content:encoded>" not in rss
-    assert "<summary type=\"html\">Hello world.</summary>" in atom
+    assert '<summary type="html">Hello world.</summary>' in atom
+
+
+def test_missing_content_folder_is_an_error_and_keeps_the_feeds(site: Site) -> None:
+    _three_posts(site)
+    publish(site.config, NOW)
+    before = site.feed_files()
+    shutil.move(site.root / "content", site.root / "content-moved")
+    with pytest.raises(ConfigError, match=r"content.folder: .*content is not a folder"):
+        publish(site.config, NOW)
+    assert site.feed_files() == before
+
+
+def test_hostile_tag_names_stay_inside_the_output_folder(site: Site) -> None:
+    site.post("a.md", 'title: A\ndate: 2012-01-01\ntags: ["../../escape", "/etc/passwd", ".."]')
+    publish(site.config, NOW)
+    written = {p.resolve() for p in site.root.rglob("*.xml")}
+    assert all(p.is_relative_to(site.feeds.resolve()) for p in written)
+    assert {p.parent.name for p in site.feeds.glob("tags/*/atom.xml")} == {"escape", "etc-passwd", slugify("..")}
