@@ -47,7 +47,10 @@ def assert_round_trip(config: Config, spec: FeedSpec, fmt: str, posts: list[Post
     assert instant(feed.updated_parsed) == newest.timestamp()
     assert [e.id for e in parsed.entries] == [p.id for p in posts]
     for entry, post in zip(parsed.entries, posts, strict=True):
-        assert entry.title == post.title
+        # RSS titles carry no type: when one looks like HTML, feedparser treats it as HTML
+        # and sanitises it, so compare with what its sanitiser makes of our text.
+        html_title = fmt == "rss" and entry.title_detail.type == "text/html"
+        assert entry.title == (_sanitize_html(post.title, "utf-8", "text/html") if html_title else post.title)
         assert entry.link == post.url
         assert [a["name"] for a in entry.authors] == [a.name for a in post.authors]
         assert all("email" not in a for a in entry.authors)
