@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,11 @@ class SiteConfig:
     tag_url: str
     author_url: str
 
-    @property
+    @functools.cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
+    @functools.cached_property
     def domain(self) -> str:
         return urlsplit(self.base_url).hostname or ""
 

@@ -8,10 +8,11 @@ once, so no later stage has to think about them.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import html
+import os
 import re
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -64,7 +65,10 @@ _INLINE = frozenset(
 _SPACE = re.compile(r"[ \t\n\r\f\v]+")  # ASCII only: a no-break space is the author's choice
 _FIRST_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.S)
 SUMMARY_LENGTH = 300
-URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+# nh3 writes every attribute as name="value"; these are the ones holding a URL that is
+# not yet absolute.
+_START_TAG = re.compile(r"<[a-zA-Z][^>]*>")
+_URL_ATTRIBUTE = re.compile(r'(?<=\s)(href|src|cite)="(?!https?://)([^"]*)"')
 
 
 class _YamlLoader(yaml.CSafeLoader):
@@ -80,6 +84,7 @@ _YamlLoader.yaml_implicit_resolvers = {
 _markdown = MarkdownIt("commonmark").enable("table")
 _allowed_attributes = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
 _allowed_attributes["*"] = {"dir", "lang", "title"}
+_cleaner = nh3.Cleaner(attributes=_allowed_attributes, link_rel=None)
 
 
 class BadPost(Exception):
@@ -95,23 +100,40 @@ def clean_text(text: str) -> str:
     return _XML_ILLEGAL.sub("", text)
 
 
-def content_files(folder: Path) -> Iterator[Path]:
-    """Every post file under the content folder, in a stable order; hidden files skipped."""
-    for path in sorted(folder.rglob("*.md")):
-        rel = path.relative_to(folder)
-        if not any(part.startswith((".", "_")) for part in rel.parts) and path.is_file():
-            yield path
+@dataclass(frozen=True)
+class SourceFile:
+    """A post file as found on disk: enough to tell whether it changed since the last publish."""
+
+    rel: str  # path below the content folder, with "/" separators
+    mtime_ns: int
+    size: int
+
+
+def content_files(folder: Path) -> list[SourceFile]:
+    """Every post file under the content folder, sorted; names starting with '.' or '_' are skipped."""
+    found = []
+    for top, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+        prefix = os.path.relpath(top, folder).replace(os.sep, "/")
+        for name in names:
+            if name.endswith(".md") and not name.startswith((".", "_")):
+                stat = os.stat(os.path.join(top, name))
+                rel = name if prefix == "." else f"{prefix}/{name}"
+                found.append(SourceFile(rel, stat.st_mtime_ns, stat.st_size))
+    found.sort(key=lambda f: f.rel)
+    return found
 
 
 def sanitize_html(body: str, base_url: str) -> str:
     """Remove anything executable and make every link and image URL absolute against base_url."""
 
-    def absolute(_element: str, attribute: str, value: str) -> str | None:
-        if attribute in URL_ATTRIBUTES:
-            return urljoin(base_url, value.strip())
-        return value
+    def absolute(match: re.Match[str]) -> str:
+        return f'{match.group(1)}="{html.escape(urljoin(base_url, html.unescape(match.group(2)).strip()))}"'
 
-    return nh3.clean(body, attributes=_allowed_attributes, attribute_filter=absolute, link_rel=None)
+    def in_tag(match: re.Match[str]) -> str:
+        return _URL_ATTRIBUTE.sub(absolute, match.group(0))
+
+    return _START_TAG.sub(in_tag, _cleaner.clean(body))
 
 
 def html_to_text(fragment: str) -> str:
@@ -324,6 +346,7 @@ def parse_post(text: str, path: Path, config: Config) -> Post:
         url=url,
         source=path.relative_to(config.content.folder).as_posix(),
         draft=_draft(fields),
+        revision=hashlib.sha256(text.encode()).hexdigest()[:20],
     )
 
 

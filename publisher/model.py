@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -13,6 +14,7 @@ _NON_SLUG = re.compile(r"[^a-z0-9]+")
 _LATIN = str.maketrans({"æ": "ae", "ø": "o", "œ": "oe", "đ": "d", "ł": "l", "þ": "th", "ð": "d", "ı": "i"})
 
 
+@functools.cache
 def slugify(text: str) -> str:
     """ASCII-safe, case-insensitive slug; never empty and never a path.
 
@@ -67,6 +69,7 @@ class Post:
     url: str
     source: str
     draft: bool = False
+    revision: str = ""  # hash of the source file's text: changes whenever the post may have
 
     def sort_key(self) -> tuple[float, str]:
         """Newest first; equal timestamps fall back to the source path, A to Z."""

@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from pathlib import Path
 
 from feedgen.entry import FeedEntry
 
 from . import __version__
 from .config import Config
-from .content import content_files, display_path, read_post
+from .content import SourceFile, content_files, display_path, read_post
 from .errors import ConfigError, ContentError, ContentProblem
 from .feeds import FeedSpec, author_spec, build_entry, render_feed, site_spec, tag_spec
 from .model import Author, Post, Tag
-from .store import CachedFile, FeedRecord, Store, post_to_json
+from .store import CachedFile, FeedRecord, Store
 
 Progress = Callable[[str, int, int], None]
 
@@ -44,6 +47,7 @@ class PublishReport:
     problems: list[ContentProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    next_change: datetime | None = None  # when the next scheduled post comes due
 
 
 def _fingerprint(*parts: object) -> str:
@@ -64,34 +68,52 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def scan(config: Config, store: Store, progress: Progress | None = None) -> list[Post | ContentProblem]:
-    """Every content file as a Post or a problem, re-reading only files whose stat changed."""
+PARALLEL_THRESHOLD = 256  # changed files above which parsing is spread over every core
+
+
+def _content_key(config: Config) -> str:
+    return _fingerprint(config.site, config.content, __version__)
+
+
+def _parse(config: Config, todo: list[SourceFile]) -> list[tuple[SourceFile, str, Post | ContentProblem]]:
+    """Read and parse changed files; a cold publish of a large site uses every core."""
     folder = config.content.folder
-    cache_key = _fingerprint(config.site, config.content, __version__)
-    if store.get_meta("content_fingerprint") != cache_key:
+    raws = [(folder / f.rel).read_bytes() for f in todo]
+    paths = [folder / f.rel for f in todo]
+    if len(todo) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+        with ProcessPoolExecutor() as pool:
+            results = list(pool.map(read_post, paths, raws, repeat(config), chunksize=64))
+    else:
+        results = [read_post(path, raw, config) for path, raw in zip(paths, raws, strict=True)]
+    return [(f, hashlib.sha256(raw).hexdigest(), result) for f, raw, result in zip(todo, raws, results, strict=True)]
+
+
+def scan(config: Config, store: Store, files: list[SourceFile]) -> list[Post | ContentProblem]:
+    """Every content file as a Post or a problem, re-reading only files whose stat changed."""
+    if store.get_meta("content_fingerprint") != _content_key(config):
         store.forget_all_files()
-        store.set_meta("content_fingerprint", cache_key)
+        store.set_meta("content_fingerprint", _content_key(config))
     cached = store.cached_files()
-    results = []
+    results: dict[str, Post | ContentProblem] = {}
+    todo = []
+    for f in files:
+        known = cached.pop(f.rel, None)
+        if known and (known.mtime_ns, known.size) == (f.mtime_ns, f.size):
+            results[f.rel] = known.result
+        else:
+            todo.append(f)
+    parsed = _parse(config, todo)
+    store.put_files((f.rel, CachedFile(f.mtime_ns, f.size, sha, result)) for f, sha, result in parsed)
+    results.update((f.rel, result) for f, _sha, result in parsed)
+    store.forget_files(cached)
+    return [results[f.rel] for f in files]
+
+
+def _source_files(config: Config) -> list[SourceFile]:
+    folder = config.content.folder
     if not folder.is_dir():
         raise ConfigError(f"config: content.folder: {folder} is not a folder; expected the folder holding the posts")
-    paths = list(content_files(folder))
-    for number, path in enumerate(paths, 1):
-        rel = path.relative_to(folder).as_posix()
-        stat = path.stat()
-        known = cached.pop(rel, None)
-        if known and (known.mtime_ns, known.size) == (stat.st_mtime_ns, stat.st_size):
-            results.append(known.result)
-            continue
-        raw = path.read_bytes()
-        sha = hashlib.sha256(raw).hexdigest()
-        result = known.result if known and known.sha256 == sha else read_post(path, raw, config)
-        store.put_file(rel, CachedFile(stat.st_mtime_ns, stat.st_size, sha, result))
-        results.append(result)
-        if progress:
-            progress("reading posts", number, len(paths))
-    store.forget_files(cached)
-    return results
+    return content_files(folder)
 
 
 def _check_unique(posts: list[Post], config: Config) -> list[ContentProblem]:
@@ -187,19 +209,22 @@ def collect(
     report: PublishReport,
     *,
     keep_going: bool = False,
-    progress: Progress | None = None,
+    files: list[SourceFile] | None = None,
 ) -> list[Post]:
     """The posts live at ``now``, tags resolved; problems and counts go into the report."""
-    results = scan(config, store, progress)
+    results = scan(config, store, files if files is not None else _source_files(config))
     report.problems = [r for r in results if isinstance(r, ContentProblem)]
     posts = [r for r in results if isinstance(r, Post)]
     report.problems += _check_unique(posts, config)
     if report.problems and not keep_going:
         raise ContentError(report.problems)
     bad = {p.path for p in report.problems}
+    if bad:  # with keep_going, a post that shares an id or permalink with another stays out
+        posts = [p for p in posts if display_path(config, p.source) not in bad]
     report.drafts = sum(p.draft for p in posts)
     report.scheduled = sum(not p.draft and p.published > now for p in posts)
-    live = [p for p in posts if not p.draft and p.published <= now and display_path(config, p.source) not in bad]
+    report.next_change = min((p.published for p in posts if not p.draft and p.published > now), default=None)
+    live = [p for p in posts if not p.draft and p.published <= now]
     live, report.warnings = resolve_tags(live)
     report.posts = len(live)
     return live
@@ -225,26 +250,28 @@ def publish(
     cannot see); files whose bytes come out the same are still left alone.
     """
     started = time.perf_counter()
-    report = PublishReport()
     out = config.feeds.folder
+    feed_key = _fingerprint(config.site, config.feeds, __version__)
     with Store(config.state.path) as store, store.transaction():
-        live = collect(config, store, now, report, keep_going=keep_going, progress=progress)
+        files = _source_files(config)
+        inputs = _fingerprint(_content_key(config), feed_key, [(f.rel, f.mtime_ns, f.size) for f in files])
+        records = store.feed_records()
+        unchanged = _unchanged_since_last_time(store, inputs, now, out, records)
+        if unchanged and not force:
+            unchanged.seconds = time.perf_counter() - started
+            return unchanged
+        report = PublishReport()
+        live = collect(config, store, now, report, keep_going=keep_going, files=files)
         plan = plan_feeds(config, live)
         report.warnings += _equal_updated_warnings(plan)
-
-        feed_key = _fingerprint(config.site, config.feeds, __version__)
-        records = store.feed_records()
-        post_keys: dict[str, str] = {}
         entries: dict[str, FeedEntry] = {}
         wanted: set[str] = set()
         for number, (spec, feed_posts) in enumerate(plan, 1):
-            for post in feed_posts:
-                if post.id not in post_keys:
-                    post_keys[post.id] = _fingerprint(post_to_json(post))
+            inputs_of_feed = [(p.revision, [t.name for t in p.tags]) for p in feed_posts]
             for fmt in config.feeds.formats:
                 rel = spec.path(fmt)
                 wanted.add(rel)
-                digest = _fingerprint(feed_key, spec, fmt, [post_keys[p.id] for p in feed_posts])
+                digest = _fingerprint(feed_key, spec, fmt, inputs_of_feed)
                 target = out / rel
                 record = records.get(rel)
                 if not force and record and record.digest == digest and _same_stat(target, record):
@@ -269,8 +296,45 @@ def publish(
             store.forget_feed(rel)
             report.removed.append(rel)
         store.record_published((p.id for p in live), now)
+        if not report.problems:
+            _remember(store, inputs, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _remember(store: Store, inputs: str, report: PublishReport) -> None:
+    """Note what this publish saw, so that the next one can tell in one look that nothing changed."""
+    summary = {
+        "inputs": inputs,
+        "next_change": report.next_change.isoformat() if report.next_change else None,
+        "counts": [report.posts, report.drafts, report.scheduled],
+        "warnings": report.warnings,
+    }
+    if store.get_meta("last_publish") != (text := json.dumps(summary)):
+        store.set_meta("last_publish", text)
+
+
+def _unchanged_since_last_time(
+    store: Store, inputs: str, now: datetime, out: Path, records: dict[str, FeedRecord]
+) -> PublishReport | None:
+    """A report for a publish with nothing to do, or None when anything may have changed.
+
+    Nothing changed when the content files and settings are those of the last clean
+    publish, no scheduled post has come due since, and every feed file is as written.
+    """
+    text = store.get_meta("last_publish")
+    if text is None:
+        return None
+    last = json.loads(text)
+    due = last["next_change"] is not None and datetime.fromisoformat(last["next_change"]) <= now
+    if last["inputs"] != inputs or due:
+        return None
+    if not all(_same_stat(out / rel, record) for rel, record in records.items()):
+        return None
+    posts, drafts, scheduled = last["counts"]
+    return PublishReport(
+        posts=posts, drafts=drafts, scheduled=scheduled, unchanged=len(records), warnings=last["warnings"]
+    )
 
 
 def _same_stat(path: Path, record: FeedRecord) -> bool:

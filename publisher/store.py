@@ -77,6 +77,7 @@ def post_to_json(post: Post) -> str:
             "url": post.url,
             "source": post.source,
             "draft": post.draft,
+            "revision": post.revision,
         },
         ensure_ascii=False,
         sort_keys=True,
@@ -98,6 +99,7 @@ def post_from_json(text: str) -> Post:
         url=d["url"],
         source=d["source"],
         draft=d["draft"],
+        revision=d["revision"],
     )
 
 
@@ -168,15 +170,18 @@ class Store:
             out[path] = CachedFile(mtime_ns, size, sha, result)
         return out
 
-    def put_file(self, path: str, cached: CachedFile) -> None:
-        post, problem = (
-            (post_to_json(cached.result), None)
-            if isinstance(cached.result, Post)
-            else (None, _problem_to_json(cached.result))
-        )
-        self.db.execute(
+    def put_files(self, files: Iterable[tuple[str, CachedFile]]) -> None:
+        rows = []
+        for path, cached in files:
+            post, problem = (
+                (post_to_json(cached.result), None)
+                if isinstance(cached.result, Post)
+                else (None, _problem_to_json(cached.result))
+            )
+            rows.append((path, cached.mtime_ns, cached.size, cached.sha256, post, problem))
+        self.db.executemany(
             "INSERT OR REPLACE INTO files (path, mtime_ns, size, sha256, post, problem) VALUES (?, ?, ?, ?, ?, ?)",
-            (path, cached.mtime_ns, cached.size, cached.sha256, post, problem),
+            rows,
         )
 
     def forget_files(self, paths: Iterable[str]) -> None:

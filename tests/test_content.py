@@ -103,7 +103,7 @@ def test_urls_in_content_become_absolute_and_scripts_go(site: Site) -> None:
     body = (
         "[rel](../other/) [root](/about/) [abs](https://un.org/x) [frag](#notes) [mail](mailto:a@b.org)\n\n"
         '![chart](chart.png)\n\n<img src="/img/map.png" onerror="alert(1)"> <a href="javascript:alert(1)">x</a>\n\n'
-        "<script>alert(1)</script>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+        "<script>alert(1)</script>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n`href=\"x.html\"`\n"
     )
     post = _post(site, "p.md", "title: T\ndate: 2012-05-06\nslug: p", body)
     base = "https://news.example.org/blog/2012/05/06/p/"
@@ -116,6 +116,7 @@ def test_urls_in_content_become_absolute_and_scripts_go(site: Site) -> None:
     assert 'src="https://news.example.org/img/map.png"' in post.html
     assert "onerror" not in post.html and "javascript:" not in post.html and "<script" not in post.html
     assert "<table>" in post.html  # CommonMark plus tables
+    assert '<code>href="x.html"</code>' in post.html  # text that merely looks like markup is left alone
 
 
 def test_xml_illegal_characters_are_removed(site: Site) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from publisher.errors import ConfigError, ContentError
 from publisher.model import slugify
-from publisher.publish import publish
+from publisher.publish import PARALLEL_THRESHOLD, publish
 
 from .conftest import NOW, REPO, Site
 
@@ -169,3 +170,36 @@ def test_hostile_tag_names_stay_inside_the_output_folder(site: Site) -> None:
     written = {p.resolve() for p in site.root.rglob("*.xml")}
     assert all(p.is_relative_to(site.feeds.resolve()) for p in written)
     assert {p.parent.name for p in site.feeds.glob("tags/*/atom.xml")} == {"escape", "etc-passwd", slugify("..")}
+
+
+def test_a_scheduled_post_appears_once_its_time_has_come(site: Site) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01")
+    site.post("later.md", "title: Later\ndate: 2030-01-01 09:00\ntags: [Soon]")
+    first = publish(site.config, NOW)
+    assert (first.posts, first.scheduled) == (1, 1)
+    assert publish(site.config, NOW).written == []
+    due = publish(site.config, datetime(2030, 1, 1, 9, tzinfo=UTC))
+    assert (due.posts, due.scheduled) == (2, 0)
+    assert "tags/soon/atom.xml" in due.written
+    assert "<title>Later</title>" in (site.feeds / "atom.xml").read_text()
+
+
+def test_a_feed_deleted_by_hand_is_written_again(site: Site) -> None:
+    _three_posts(site)
+    publish(site.config, NOW)
+    before = site.feed_files()
+    (site.feeds / "tags/att/rss.xml").unlink()
+    assert publish(site.config, NOW).written == ["tags/att/rss.xml"]
+    assert site.feed_files() == before
+
+
+def test_many_changed_files_are_parsed_in_parallel_with_the_same_result(site: Site, tmp_path: Path) -> None:
+    for n in range(PARALLEL_THRESHOLD + 4):
+        site.post(f"p{n:03}.md", f"title: Post {n}\ndate: 2012-01-01 {n // 60:02}:{n % 60:02}\ntags: [T{n % 7}]")
+    site.post("broken.md", "title: Broken\ndate: nope")
+    report = publish(site.config, NOW, keep_going=True)
+    assert report.posts == PARALLEL_THRESHOLD + 4
+    assert [str(p) for p in report.problems] == [
+        "content/broken.md:3: date: 'nope' is not a date; expected YYYY-MM-DD or an ISO 8601 date-time"
+    ]
+    assert (site.feeds / "tags/t3/atom.xml").read_text().count("<entry>") == 20
