@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,9 +12,13 @@ from pathlib import Path
 import click
 
 from .config import CONFIG_NAME, Config, load_config
+from .delivery import OUTBOX_STATES, send_digest
+from .digest import preview
 from .errors import ConfigError, ContentError, PublisherError
 from .publish import Progress, publish
 from .scaffold import init_site
+from .store import Store
+from .subscribers import add_subscriber, export_csv, import_csv, remove_subscriber
 
 
 def find_config(site: Path | None, config: Path | None) -> Path:
@@ -114,6 +119,119 @@ def publish_command(obj: Context, keep_going: bool, force: bool, now_text: str |
         )
     if report.problems:
         sys.exit(1)
+
+
+@main.group()
+def subscribers() -> None:
+    """Manage who receives the e-mail digests."""
+
+
+@subscribers.command("add")
+@click.argument("address")
+@click.option("--name", default="", help="Display name used in the To: header and the greeting.")
+@click.option("--tag", "tags", multiple=True, help="A tag to follow (repeat the option); none: every tag.")
+@click.option("--pending", is_flag=True, help="Add unconfirmed: a pending subscriber receives nothing yet.")
+@pass_context
+def subscribers_add(obj: Context, address: str, name: str, tags: tuple[str, ...], pending: bool) -> None:
+    """Add a subscriber (active unless --pending)."""
+    with Store(obj.config().state.path) as store:
+        added = add_subscriber(store, address, name, tags, datetime.now(UTC), "pending" if pending else "active")
+    click.echo(f"added {added.address} ({added.status}; tags: {', '.join(added.tags or ['all'])})")
+
+
+@subscribers.command("remove")
+@click.argument("address")
+@pass_context
+def subscribers_remove(obj: Context, address: str) -> None:
+    """Forget a subscriber: address, tags and what they have received."""
+    with Store(obj.config().state.path) as store:
+        removed = remove_subscriber(store, address)
+    click.echo(f"removed {removed.address}")
+
+
+@subscribers.command("list")
+@pass_context
+def subscribers_list(obj: Context) -> None:
+    """One line per subscriber: address, status, tags, name."""
+    with Store(obj.config().state.path) as store:
+        for s in store.subscribers():
+            click.echo(f"{s.address}\t{s.status}\t{','.join(s.tags or ['all'])}\t{s.name}")
+
+
+@subscribers.command("import")
+@click.argument("csv_file", metavar="CSV", type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def subscribers_import(obj: Context, csv_file: Path) -> None:
+    """Add subscribers from a CSV file with an 'address' column (and name, tags, status, ...)."""
+    with Store(obj.config().state.path) as store:
+        report = import_csv(store, csv_file, datetime.now(UTC))
+    click.echo(f"{report.added} added, {report.already} already subscribed")
+
+
+@subscribers.command("export")
+@pass_context
+def subscribers_export(obj: Context) -> None:
+    """Write every subscriber as CSV to standard output, in the format 'import' reads."""
+    with Store(obj.config().state.path) as store:
+        export_csv(store.subscribers(), sys.stdout)
+
+
+@main.group()
+def digest() -> None:
+    """Preview and send the e-mail digests configured in config.toml."""
+
+
+@digest.command("preview")
+@click.argument("name")
+@click.option("--to", "address", metavar="ADDRESS", help="Preview what this subscriber would get.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("preview"), show_default=True)
+@click.option("--now", "now_text", metavar="ISO-TIME", help="Preview as of this time instead of the clock's.")
+@pass_context
+def digest_preview(obj: Context, name: str, address: str | None, out: Path, now_text: str | None) -> None:
+    """Write the digest as .eml and .html files to look at; sends nothing."""
+    paths = preview(obj.config(), name, address, out, parse_now(now_text))
+    if paths is None:
+        click.echo("nothing new for this reader: no message would be sent")
+    for path in paths or ():
+        click.echo(f"wrote {path}")
+
+
+@digest.command("send")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Say what would be frozen and sent; change nothing.")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="Send the slot due at this time instead of now.")
+@pass_context
+def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) -> None:
+    """Send the run that is due now, and finish any earlier run a crash interrupted."""
+    report = send_digest(
+        obj.config(), name, parse_now(now_text), clock=lambda: datetime.now(UTC), sleep=time.sleep, dry_run=dry_run
+    )
+    plan = report.planned
+    frozen = (
+        f"{len(plan.messages)} messages ({len(plan.renders)} renders, {len(plan.posts)} posts)"
+        if plan
+        else "already frozen"
+    )
+    if dry_run:
+        click.echo(f"{name} slot {report.slot:%Y-%m-%d %H:%M} UTC: would freeze {frozen}; {report.waiting} waiting")
+        return
+    click.echo(
+        f"{name} slot {report.slot:%Y-%m-%d %H:%M} UTC: {frozen}; sent {report.sent}, retried {report.retried}, "
+        f"bounced {len(report.bounced)}, failed {len(report.failed)}"
+    )
+
+
+@main.command("outbox")
+@pass_context
+def outbox(obj: Context) -> None:
+    """Every digest run with its messages sent, pending, retrying and failed."""
+    with Store(obj.config().state.path) as store:
+        runs = store.run_summaries()
+    if not runs:
+        click.echo("no digest runs yet")
+    for run in runs:
+        counts = ", ".join(f"{run.counts.get(s, 0)} {label}" for s, label in OUTBOX_STATES)
+        click.echo(f"{run.digest}\t{run.slot:%Y-%m-%d %H:%M} UTC\t{counts}")
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jinja2
+
+from .addresses import parse_mailbox
 from .errors import ConfigError
-from .model import Author
+from .model import Author, slugify
 
 CONFIG_NAME = "config.toml"
 FEED_FORMATS = ("atom", "rss")
 PERMALINK_FIELDS = ("year", "month", "day", "slug")
-_SECTIONS = ("site", "content", "feeds", "state")
+_SECTIONS = ("site", "content", "feeds", "state", "smtp", "digests", "web")
+SMTP_SECURITY = {"starttls": 587, "tls": 465, "none": 25}  # -> default port
+SCHEDULES = ("daily", "weekly", "monthly")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+LAST_DAY = -1  # day_of_month = "last"
+_DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
 
 @dataclass(frozen=True)
@@ -68,12 +80,64 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """Where digests are handed over; the password lives in the environment variable named here."""
+
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"  # "starttls", "tls" (implicit TLS) or "none"
+    username: str | None = None
+    password_env: str | None = None
+    timeout: float = 30.0
+    rate_limit: float = 0.0  # messages per second; 0: as fast as the server takes them
+    max_retries: int = 5
+    retry_base_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """One [[digests]] entry: when it goes out, what it holds and who it comes from."""
+
+    name: str
+    schedule: str  # "daily", "weekly" or "monthly"
+    time_of_day: time
+    timezone: str
+    subject: str  # a Jinja template
+    from_address: str
+    weekday: int | None = None  # weekly: 0 = Monday
+    day_of_month: int | None = None  # monthly: 1..31 or LAST_DAY; short months clamp to their last day
+    tags: tuple[str, ...] | None = None  # tag slugs; None: each subscriber's own choice
+    min_items: int = 1
+    max_items: int = 20
+    reply_to: str | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    base_url: str = ""  # where unsubscribe and manage links point; load_config defaults it to site.base_url
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     site: SiteConfig
     content: ContentConfig
     feeds: FeedsConfig
     state: StateConfig
+    smtp: SmtpConfig = SmtpConfig()
+    digests: tuple[DigestConfig, ...] = ()
+    web: WebConfig = WebConfig()
+
+    def digest(self, name: str) -> DigestConfig:
+        for digest in self.digests:
+            if digest.name == name:
+                return digest
+        known = ", ".join(d.name for d in self.digests) or "none: add a [[digests]] table to config.toml"
+        raise ConfigError(f"config: no digest named {name!r}; configured digests: {known}")
 
 
 class _Section:
@@ -131,23 +195,34 @@ def _pattern(section: _Section, key: str, default: str, fields: tuple[str, ...])
     return value
 
 
-def _site(data: Any) -> SiteConfig:
-    s = _Section(data, "site")
-    base_url = s.get("base_url", str, what="an absolute http(s) URL such as 'https://example.org/'")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"config: site.base_url = {base_url!r}: expected an absolute http or https URL")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"config: site.base_url = {base_url!r}: expected no query or fragment")
-    if not base_url.endswith("/"):
-        base_url += "/"
-    timezone = s.get("timezone", str, "UTC")
+def _timezone(section: _Section, key: str, default: str) -> str:
+    value = section.get(key, str, default)
     try:
-        ZoneInfo(timezone)
+        ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(
-            f"config: site.timezone = {timezone!r}: expected an IANA time zone name such as 'Europe/Paris'"
+            f"config: {section.name}.{key} = {value!r}: expected an IANA time zone name such as 'Europe/Paris'"
         ) from exc
+    return value
+
+
+def _http_url(section: _Section, key: str, default: Any, schemes: tuple[str, ...]) -> str:
+    """An absolute URL ending in '/', so that relative paths can be appended to it."""
+    value = section.get(
+        key, str, default, what=f"an absolute {' or '.join(schemes)} URL such as 'https://example.org/'"
+    )
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(f"config: {section.name}.{key} = {value!r}: expected an absolute {' or '.join(schemes)} URL")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"config: {section.name}.{key} = {value!r}: expected no query or fragment")
+    return value if value.endswith("/") else value + "/"
+
+
+def _site(data: Any) -> SiteConfig:
+    s = _Section(data, "site")
+    base_url = _http_url(s, "base_url", ..., ("http", "https"))
+    timezone = _timezone(s, "timezone", "UTC")
     author = _Section(s.get("author", dict, what="a table with name and optional email"), "site.author")
     default_author = Author(
         name=author.get("name", str, what="the default author's name"), email=author.get("email", str, None)
@@ -216,6 +291,151 @@ def _state(root: Path, data: Any) -> StateConfig:
     return result
 
 
+def _number(section: _Section, key: str, default: float, minimum: float = 0) -> float:
+    value = section.get(key, object, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ConfigError(f"config: {section.name}.{key} = {value!r}: expected a number of at least {minimum}")
+    return float(value)
+
+
+def _count(section: _Section, key: str, default: int, minimum: int) -> int:
+    value = section.get(key, int, default)
+    if value < minimum:
+        raise ConfigError(f"config: {section.name}.{key} = {value}: expected an integer of at least {minimum}")
+    return value
+
+
+def _smtp(data: Any) -> SmtpConfig:
+    s = _Section(data, "smtp")
+    if "password" in s.data:
+        raise ConfigError(
+            "config: smtp.password is not allowed; put the password in an environment variable "
+            "and name that variable in smtp.password_env"
+        )
+    security = s.get("security", str, "starttls")
+    if security not in SMTP_SECURITY:
+        raise ConfigError(f"config: smtp.security = {security!r}: expected 'starttls', 'tls' or 'none'")
+    password_env = s.get("password_env", str, None)
+    if password_env is not None and not _ENV_NAME.match(password_env):
+        raise ConfigError(f"config: smtp.password_env = {password_env!r}: expected the name of an environment variable")
+    port = s.get("port", int, SMTP_SECURITY[security])
+    if not 0 < port < 65536:
+        raise ConfigError(f"config: smtp.port = {port}: expected a TCP port number (1-65535)")
+    result = SmtpConfig(
+        host=s.get("host", str, "localhost"),
+        port=port,
+        security=security,
+        username=s.get("username", str, None),
+        password_env=password_env,
+        timeout=_number(s, "timeout", 30.0, minimum=0.1),
+        rate_limit=_number(s, "rate_limit", 0.0),
+        max_retries=_count(s, "max_retries", 5, 0),
+        retry_base_seconds=_number(s, "retry_base_seconds", 30.0),
+    )
+    s.finish(
+        {"host", "port", "security", "username", "password_env", "timeout", "rate_limit", "max_retries",
+         "retry_base_seconds"}
+    )  # fmt: skip
+    return result
+
+
+def _mailbox(section: _Section, key: str, default: Any) -> str | None:
+    value = section.get(key, str, default, what="an address such as 'News <news@example.org>'")
+    if value is None:
+        return None
+    try:
+        parse_mailbox(value)
+    except ValueError as exc:
+        raise ConfigError(f"config: {section.name}.{key} = {value!r}: {exc}") from None
+    return value
+
+
+def _when(s: _Section, schedule: str) -> tuple[int | None, int | None]:
+    """weekly needs ``day``, monthly needs ``day_of_month``; neither may appear elsewhere."""
+    for key, wanted in (("day", "weekly"), ("day_of_month", "monthly")):
+        if key in s.data and schedule != wanted:
+            raise ConfigError(f"config: {s.name}.{key} only applies to schedule = '{wanted}'")
+    if schedule == "weekly":
+        day = s.get("day", str, what="a weekday such as 'monday'")
+        if day.lower() not in WEEKDAYS:
+            raise ConfigError(f"config: {s.name}.day = {day!r}: expected one of {', '.join(WEEKDAYS)}")
+        return WEEKDAYS.index(day.lower()), None
+    if schedule == "monthly":
+        day = s.get("day_of_month", object, what="a day of the month (1-31) or 'last'")
+        if day == "last":
+            return None, LAST_DAY
+        if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31:
+            raise ConfigError(f"config: {s.name}.day_of_month = {day!r}: expected 1-31 or 'last'")
+        return None, day
+    return None, None
+
+
+def _digest(data: Any, index: int, site: SiteConfig) -> DigestConfig:
+    s = _Section(data, f"digests[{index}]")
+    name = s.get("name", str, what="a short lower-case name such as 'weekly'")
+    if not _DIGEST_NAME.match(name):
+        raise ConfigError(f"config: {s.name}.name = {name!r}: expected lower-case letters, digits and hyphens")
+    s.name = f"digests.{name}"
+    schedule = s.get("schedule", str, what="'daily', 'weekly' or 'monthly'")
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"config: {s.name}.schedule = {schedule!r}: expected 'daily', 'weekly' or 'monthly'")
+    weekday, day_of_month = _when(s, schedule)
+    at = s.get("time", str, "08:00", what="a local time such as '08:00'")
+    found = _TIME.match(at)
+    if not found:
+        raise ConfigError(f"config: {s.name}.time = {at!r}: expected a 24-hour local time such as '08:00'")
+    tags = s.get("tags", object, "subscriber", what="'subscriber' or a list of tags")
+    if tags != "subscriber" and (
+        not isinstance(tags, list) or not tags or not all(isinstance(t, str) and t.strip() for t in tags)
+    ):
+        raise ConfigError(f"config: {s.name}.tags = {tags!r}: expected 'subscriber' or a non-empty list of tags")
+    subject = s.get("subject", str, "{{ site.title }}: {{ posts|length }} new posts")
+    try:
+        jinja2.Environment().parse(subject)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"config: {s.name}.subject = {subject!r}: not a valid Jinja template: {exc}") from None
+    min_items = _count(s, "min_items", 1, 1)
+    max_items = _count(s, "max_items", 20, 1)
+    if max_items < min_items:
+        raise ConfigError(f"config: {s.name}.max_items = {max_items}: expected at least min_items ({min_items})")
+    result = DigestConfig(
+        name=name,
+        schedule=schedule,
+        time_of_day=time(int(found.group(1)), int(found.group(2))),
+        timezone=_timezone(s, "timezone", site.timezone),
+        subject=subject,
+        from_address=_mailbox(s, "from_address", ...),
+        weekday=weekday,
+        day_of_month=day_of_month,
+        tags=None if tags == "subscriber" else tuple(dict.fromkeys(slugify(t) for t in tags)),
+        min_items=min_items,
+        max_items=max_items,
+        reply_to=_mailbox(s, "reply_to", None),
+    )
+    s.finish(
+        {"name", "schedule", "day", "day_of_month", "time", "timezone", "tags", "subject", "min_items", "max_items",
+         "from_address", "reply_to"}
+    )  # fmt: skip
+    return result
+
+
+def _digests(data: list[Any], site: SiteConfig) -> tuple[DigestConfig, ...]:
+    digests = tuple(_digest(item, number, site) for number, item in enumerate(data))
+    names = [d.name for d in digests]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"config: two [[digests]] are named {name!r}; expected unique names")
+    return digests
+
+
+def _web(data: Any, site: SiteConfig) -> WebConfig:
+    """Unsubscribe links must be https (RFC 8058); without [web] they fall back to the site's own URL."""
+    s = _Section(data, "web")
+    result = WebConfig(base_url=_http_url(s, "base_url", ..., ("https",)) if "base_url" in s.data else site.base_url)
+    s.finish({"base_url"})
+    return result
+
+
 def load_config(path: Path) -> Config:
     """Read and validate a site's config.toml; relative folders resolve against its folder."""
     try:
@@ -238,10 +458,14 @@ def load_config(path: Path) -> Config:
             f"config: unknown top-level key {unknown[0]!r}; expected the tables "
             + ", ".join(f"[{s}]" for s in _SECTIONS)
         )
+    site = _site(top.get("site", dict, what="a [site] table"))
     return Config(
         root=root,
-        site=_site(top.get("site", dict, what="a [site] table")),
+        site=site,
         content=_content(root, top.get("content", dict, {})),
         feeds=_feeds(root, top.get("feeds", dict, {})),
         state=_state(root, top.get("state", dict, {})),
+        smtp=_smtp(top.get("smtp", dict, {})),
+        digests=_digests(top.get("digests", list, [], what="an array of [[digests]] tables"), site),
+        web=_web(top.get("web", dict, {}), site),
     )

@@ -40,3 +40,11 @@ class ContentError(PublisherError):
     def __init__(self, problems: list[ContentProblem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class SubscriberError(PublisherError):
+    """A subscriber address, CSV file or token is not what was expected."""
+
+
+class DeliveryError(PublisherError):
+    """The SMTP server cannot be reached or refuses our login; nothing is lost, send again later."""

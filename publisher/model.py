@@ -74,3 +74,19 @@ class Post:
     def sort_key(self) -> tuple[float, str]:
         """Newest first; equal timestamps fall back to the source path, A to Z."""
         return (-self.published.timestamp(), self.source)
+
+
+SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced")
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A digest reader. ``tags`` are tag slugs; None follows every tag."""
+
+    id: int
+    address: str
+    name: str
+    tags: tuple[str, ...] | None
+    status: str
+    created: datetime
+    confirmed: datetime | None = None

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import ContentProblem, StateError
-from .model import Author, Post, Tag
+from .model import Author, Post, Subscriber, Tag
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -40,6 +40,58 @@ MIGRATIONS: tuple[str, ...] = (
         first_published TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name TEXT NOT NULL,
+        tags TEXT,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed', 'bounced')),
+        created TEXT NOT NULL,
+        confirmed TEXT
+    );
+    CREATE TABLE watermarks (
+        subscriber INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (subscriber, digest)
+    );
+    CREATE TABLE digest_runs (
+        id INTEGER PRIMARY KEY,
+        digest TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        frozen TEXT NOT NULL,
+        UNIQUE (digest, slot)
+    );
+    CREATE TABLE run_posts (
+        run INTEGER NOT NULL REFERENCES digest_runs (id),
+        seq INTEGER NOT NULL,
+        post_id TEXT NOT NULL,
+        PRIMARY KEY (run, seq)
+    );
+    CREATE TABLE run_bodies (
+        id INTEGER PRIMARY KEY,
+        run INTEGER NOT NULL REFERENCES digest_runs (id),
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        html TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        run INTEGER NOT NULL REFERENCES digest_runs (id),
+        subscriber INTEGER NOT NULL,
+        body INTEGER NOT NULL REFERENCES run_bodies (id),
+        fields TEXT NOT NULL,
+        watermark INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'retry', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT,
+        error TEXT,
+        sent TEXT,
+        UNIQUE (run, subscriber)
+    );
+    CREATE INDEX outbox_status ON outbox (status, run);
+    """,
 )
 
 
@@ -60,6 +112,35 @@ class FeedRecord:
     digest: str
     mtime_ns: int
     size: int
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One recipient's message of a frozen run, without the shared body it points to."""
+
+    id: int
+    run: int
+    digest: str
+    slot: datetime
+    frozen: datetime
+    subscriber: int
+    subscriber_status: str | None  # None: the subscriber was removed after the run was frozen
+    body: int
+    fields: dict[str, str]
+    watermark: int
+    status: str
+    attempts: int
+    not_before: datetime | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A digest run and how many of its messages are in each outbox state."""
+
+    digest: str
+    slot: datetime
+    frozen: datetime
+    counts: dict[str, int]
 
 
 def post_to_json(post: Post) -> str:
@@ -215,3 +296,168 @@ class Store:
             "INSERT OR IGNORE INTO published (post_id, first_published) VALUES (?, ?)",
             ((post_id, when.isoformat()) for post_id in post_ids),
         )
+
+    # subscribers
+    _SELECT_SUBSCRIBER = "SELECT id, address, name, tags, status, created, confirmed FROM subscribers"
+
+    @staticmethod
+    def _subscriber(row: tuple) -> Subscriber:
+        sid, address, name, tags, status, created, confirmed = row
+        return Subscriber(
+            id=sid,
+            address=address,
+            name=name,
+            tags=tuple(json.loads(tags)) if tags is not None else None,
+            status=status,
+            created=datetime.fromisoformat(created),
+            confirmed=datetime.fromisoformat(confirmed) if confirmed else None,
+        )
+
+    def subscriber(self, address: str) -> Subscriber | None:
+        """The subscriber with this address, compared case-insensitively."""
+        row = self.db.execute(self._SELECT_SUBSCRIBER + " WHERE address = ?", (address,)).fetchone()
+        return self._subscriber(row) if row else None
+
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        row = self.db.execute(self._SELECT_SUBSCRIBER + " WHERE id = ?", (subscriber_id,)).fetchone()
+        return self._subscriber(row) if row else None
+
+    def subscribers(self) -> list[Subscriber]:
+        return [self._subscriber(row) for row in self.db.execute(self._SELECT_SUBSCRIBER + " ORDER BY id")]
+
+    def insert_subscribers(self, subscribers: Iterable[Subscriber]) -> None:
+        """Insert new subscribers; their ``id`` is ignored and assigned by the database."""
+        self.db.executemany(
+            "INSERT INTO subscribers (address, name, tags, status, created, confirmed) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    s.address,
+                    s.name,
+                    json.dumps(list(s.tags)) if s.tags is not None else None,
+                    s.status,
+                    s.created.isoformat(),
+                    s.confirmed.isoformat() if s.confirmed else None,
+                )
+                for s in subscribers
+            ),
+        )
+
+    def delete_subscriber(self, subscriber_id: int) -> None:
+        self.db.execute("DELETE FROM watermarks WHERE subscriber = ?", (subscriber_id,))
+        self.db.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
+
+    def set_subscriber_status(self, subscriber_id: int, status: str) -> None:
+        self.db.execute("UPDATE subscribers SET status = ? WHERE id = ?", (status, subscriber_id))
+
+    def active_subscribers(self, digest: str) -> list[tuple[Subscriber, int]]:
+        """Every active subscriber with the last published.seq they received in this digest (0: none)."""
+        rows = self.db.execute(
+            "SELECT s.id, s.address, s.name, s.tags, s.status, s.created, s.confirmed, COALESCE(w.seq, 0)"
+            " FROM subscribers s LEFT JOIN watermarks w ON w.subscriber = s.id AND w.digest = ?"
+            " WHERE s.status = 'active' ORDER BY s.id",
+            (digest,),
+        )
+        return [(self._subscriber(row[:7]), row[7]) for row in rows]
+
+    def watermark(self, subscriber_id: int, digest: str) -> int:
+        row = self.db.execute(
+            "SELECT seq FROM watermarks WHERE subscriber = ? AND digest = ?", (subscriber_id, digest)
+        ).fetchone()
+        return row[0] if row else 0
+
+    # digest runs and the outbox
+    def published_seqs(self) -> dict[str, int]:
+        """post id -> its place in the publish ledger (higher: published later)."""
+        return dict(self.db.execute("SELECT post_id, seq FROM published"))
+
+    def run_exists(self, digest: str, slot: datetime) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM digest_runs WHERE digest = ? AND slot = ?", (digest, slot.isoformat())
+        ).fetchone()
+        return row is not None
+
+    def insert_run(
+        self,
+        digest: str,
+        slot: datetime,
+        frozen: datetime,
+        posts: Iterable[tuple[int, str]],
+        bodies: list[tuple[str, str, str]],
+        messages: Iterable[tuple[int, int, str, int]],
+    ) -> int:
+        """A run with its (seq, post id)s, its shared (subject, text, html) bodies and one outbox
+        row per (subscriber, index into bodies, fields JSON, watermark)."""
+        run = self.db.execute(
+            "INSERT INTO digest_runs (digest, slot, frozen) VALUES (?, ?, ?)",
+            (digest, slot.isoformat(), frozen.isoformat()),
+        ).lastrowid
+        self.db.executemany(
+            "INSERT INTO run_posts (run, seq, post_id) VALUES (?, ?, ?)", ((run, seq, pid) for seq, pid in posts)
+        )
+        body_ids = [
+            self.db.execute(
+                "INSERT INTO run_bodies (run, subject, text, html) VALUES (?, ?, ?, ?)", (run, *body)
+            ).lastrowid
+            for body in bodies
+        ]
+        self.db.executemany(
+            "INSERT INTO outbox (run, subscriber, body, fields, watermark) VALUES (?, ?, ?, ?, ?)",
+            ((run, sub, body_ids[index], fields, mark) for sub, index, fields, mark in messages),
+        )
+        return run
+
+    def open_messages(self, digest: str) -> list[OutboxItem]:
+        """Messages of this digest still to send (pending or waiting for a retry), oldest run first."""
+        rows = self.db.execute(
+            "SELECT o.id, o.run, r.digest, r.slot, r.frozen, o.subscriber, s.status, o.body, o.fields,"
+            " o.watermark, o.status, o.attempts, o.not_before"
+            " FROM outbox o JOIN digest_runs r ON r.id = o.run LEFT JOIN subscribers s ON s.id = o.subscriber"
+            " WHERE r.digest = ? AND o.status IN ('pending', 'retry') ORDER BY o.id",
+            (digest,),
+        )
+        return [
+            OutboxItem(
+                oid, run, name, datetime.fromisoformat(slot), datetime.fromisoformat(frozen), sub, sub_status,
+                body, json.loads(fields), mark, status, attempts,
+                datetime.fromisoformat(not_before) if not_before else None,
+            )
+            for oid, run, name, slot, frozen, sub, sub_status, body, fields, mark, status, attempts, not_before in rows
+        ]  # fmt: skip
+
+    def run_body(self, body: int) -> tuple[str, str, str]:
+        """The shared (subject, text, html) of one render."""
+        return self.db.execute("SELECT subject, text, html FROM run_bodies WHERE id = ?", (body,)).fetchone()
+
+    def mark_sent(self, item: OutboxItem, when: datetime) -> None:
+        """The server took the message: record it and move the subscriber's watermark in one go."""
+        self.db.execute("UPDATE outbox SET status = 'sent', sent = ? WHERE id = ?", (when.isoformat(), item.id))
+        self.db.execute(
+            "INSERT INTO watermarks (subscriber, digest, seq) VALUES (?, ?, ?)"
+            " ON CONFLICT (subscriber, digest) DO UPDATE SET seq = max(seq, excluded.seq)",
+            (item.subscriber, item.digest, item.watermark),
+        )
+
+    def mark_retry(self, item: OutboxItem, not_before: datetime, error: str) -> None:
+        self.db.execute(
+            "UPDATE outbox SET status = 'retry', attempts = attempts + 1, not_before = ?, error = ? WHERE id = ?",
+            (not_before.isoformat(), error, item.id),
+        )
+
+    def mark_failed(self, item: OutboxItem, error: str) -> None:
+        self.db.execute(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, error = ? WHERE id = ?", (error, item.id)
+        )
+
+    def run_summaries(self) -> list[RunSummary]:
+        """Every run, newest slot first, with its outbox counts by status."""
+        runs: dict[int, RunSummary] = {}
+        for run, digest, slot, frozen, status, count in self.db.execute(
+            "SELECT r.id, r.digest, r.slot, r.frozen, o.status, count(o.id) FROM digest_runs r"
+            " LEFT JOIN outbox o ON o.run = r.id GROUP BY r.id, o.status ORDER BY r.slot DESC, r.digest"
+        ):
+            summary = runs.setdefault(
+                run, RunSummary(digest, datetime.fromisoformat(slot), datetime.fromisoformat(frozen), {})
+            )
+            if status is not None:
+                summary.counts[status] = count
+        return list(runs.values())

@@ -103,7 +103,7 @@ def test_urls_in_content_become_absolute_and_scripts_go(site: Site) -> None:
     body = (
         "[rel](../other/) [root](/about/) [abs](https://un.org/x) [frag](#notes) [mail](mailto:a@b.org)\n\n"
         '![chart](chart.png)\n\n<img src="/img/map.png" onerror="alert(1)"> <a href="javascript:alert(1)">x</a>\n\n'
-        "<script>alert(1)</script>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n`href=\"x.html\"`\n"
+        '<script>alert(1)</script>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n`href="x.html"`\n'
     )
     post = _post(site, "p.md", "title: T\ndate: 2012-05-06\nslug: p", body)
     base = "https://news.example.org/blog/2012/05/06/p/"

@@ -1,0 +1,195 @@
+"""Digest benchmark: selection + render + queue for 100,000 subscribers, and SMTP delivery rate.
+
+    .venv/bin/python benchmarks/digest_bench.py [--subscribers 100000] [--posts 60] [--messages 2000] [--runs 5]
+
+Subscribers are synthetic (seeded): each follows one to four of 100 tags drawn
+Zipf-like (tag k with weight 1/k), one in ten follows every tag. The posts are
+Markdown files published through the real publish step. Freezing a run is
+timed end to end: selecting each subscriber's posts from the ledger, rendering
+the shared HTML/text parts (Jinja, nh3, css-inline), and inserting the outbox
+rows in one SQLite transaction. Delivery sends a frozen run to aiosmtpd
+(a separate process, the Sink handler) over one persistent connection.
+Targets: >= 20,000 subscriber digests/s queued; >= 300 messages/s delivered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from publisher.config import load_config
+from publisher.delivery import DeliveryReport, deliver
+from publisher.digest import freeze_run
+from publisher.model import Subscriber
+from publisher.publish import live_posts, publish
+from publisher.store import Store
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+TAGS = [f"Topic {k:03d}" for k in range(1, 101)]
+WEIGHTS = [1 / k for k in range(1, 101)]
+SECRET = b"benchmark-secret-0123456789"
+
+CONFIG = """\
+[site]
+title = "Benchmark Site"
+base_url = "https://bench.example.org/"
+timezone = "UTC"
+
+[site.author]
+name = "Bench"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+
+[[digests]]
+name = "daily"
+schedule = "daily"
+time = "08:00"
+max_items = 10
+from_address = "Bench <digest@bench.example.org>"
+"""
+
+
+def make_site(root: Path, posts: int, port: int, rng: random.Random) -> Path:
+    root.mkdir(parents=True)
+    (root / "config.toml").write_text(CONFIG.format(port=port), encoding="utf-8")
+    content = root / "content"
+    content.mkdir()
+    for n in range(posts):
+        tags = sorted(set(rng.choices(TAGS, WEIGHTS, k=rng.randint(1, 3))))
+        when = NOW - timedelta(days=6, hours=n * 2)
+        body = "\n\n".join(f"Paragraph {p} of post {n}: " + "words " * 40 for p in range(4))
+        (content / f"post-{n:04d}.md").write_text(
+            f"---\ntitle: Post number {n} on {tags[0]}\ndate: {when:%Y-%m-%d %H:%M}\ntags: [{', '.join(tags)}]\n---\n\n"
+            f"{body}\n",
+            encoding="utf-8",
+        )
+    return root / "config.toml"
+
+
+def subscribers(count: int, rng: random.Random) -> list[Subscriber]:
+    out = []
+    for n in range(count):
+        tags = (
+            None
+            if rng.random() < 0.1
+            else tuple(sorted({t.lower().replace(" ", "-") for t in rng.choices(TAGS, WEIGHTS, k=rng.randint(1, 4))}))
+        )
+        out.append(
+            Subscriber(0, f"reader{n:06d}@example.org", f"Reader {n}" if n % 3 else "", tags, "active", NOW, NOW)
+        )
+    return out
+
+
+def fresh_state(config_path: Path, people: list[Subscriber], name: str) -> tuple:
+    """A config whose state file holds the published posts and ``people``, nothing else."""
+    text = config_path.read_text(encoding="utf-8")
+    state = config_path.parent / f"{name}.db"
+    config_path.write_text(text.split("\n[state]")[0] + f'\n[state]\npath = "{state.name}"\n', encoding="utf-8")
+    config = load_config(config_path)
+    publish(config, NOW)
+    with Store(config.state.path) as store, store.transaction():
+        store.insert_subscribers(people)
+    return config, live_posts(config, NOW)
+
+
+def bench_queue(config_path: Path, people: list[Subscriber], runs: int) -> None:
+    rates, sizes = [], []
+    for run in range(runs):
+        config, posts = fresh_state(config_path, people, f"queue{run}")
+        digest = config.digest("daily")
+        with Store(config.state.path) as store:
+            before = config.state.path.stat().st_size
+            started = time.perf_counter()
+            plan = freeze_run(config, store, digest, NOW - timedelta(hours=4), posts, NOW, SECRET)
+            seconds = time.perf_counter() - started
+            store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        sizes.append(config.state.path.stat().st_size - before)
+        rates.append(len(people) / seconds)
+        print(
+            f"  run {run + 1}: {len(plan.messages):,} digests queued, {len(plan.renders):,} renders, "
+            f"{seconds:.2f} s -> {len(people) / seconds:,.0f} subscribers/s"
+        )
+    print(
+        f"selection + render + queue: median {statistics.median(rates):,.0f} subscribers/s "
+        f"for {len(people):,} subscribers (target >= 20,000); outbox adds {statistics.median(sizes) / 2**20:.1f} MiB"
+    )
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"aiosmtpd did not start on port {port}")
+
+
+def bench_delivery(config_path: Path, people: list[Subscriber], runs: int) -> None:
+    rates = []
+    for run in range(runs):
+        config, posts = fresh_state(config_path, people, f"deliver{run}")
+        digest = config.digest("daily")
+        with Store(config.state.path) as store:
+            plan = freeze_run(config, store, digest, NOW - timedelta(hours=4), posts, NOW, SECRET)
+            report = DeliveryReport()
+            started = time.perf_counter()
+            deliver(config, store, digest, report, clock=lambda: datetime.now(UTC), sleep=time.sleep)
+            seconds = time.perf_counter() - started
+        assert report.sent == len(plan.messages), report
+        rates.append(report.sent / seconds)
+        print(
+            f"  run {run + 1}: {report.sent:,} messages in {seconds:.2f} s -> {report.sent / seconds:,.0f} messages/s"
+        )
+    print(
+        f"delivery to a local aiosmtpd over one connection: median {statistics.median(rates):,.0f} messages/s "
+        "(target >= 300)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--posts", type=int, default=60)
+    parser.add_argument("--messages", type=int, default=2_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config_path = make_site(Path(tmp) / "site", args.posts, port, rng)
+            people = subscribers(args.subscribers, rng)
+            print(f"{args.posts} posts on {len(TAGS)} tags, {len(people):,} subscribers, seed {args.seed}")
+            bench_queue(config_path, people, args.runs)
+            wait_for_port(port)
+            bench_delivery(config_path, people[: args.messages], args.runs)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PUBLISHER_SECRET", SECRET.decode())
+    main()

@@ -1,0 +1,173 @@
+"""The subscriber list: add, remove, import and export CSV, and unsubscribe by signed token.
+
+Every address is validated and normalised on the way in (addresses.py); an
+import checks the whole file first and changes nothing when any row is bad.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from .addresses import normalize_address
+from .errors import SubscriberError
+from .model import SUBSCRIBER_STATUSES, Subscriber, slugify
+from .store import Store
+from .tokens import check_token, token_subscriber
+
+CSV_COLUMNS = ("address", "name", "tags", "status", "created", "confirmed")
+TAG_SEPARATOR = ";"
+UNSUBSCRIBE = "unsubscribe"
+MANAGE = "manage"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: int
+    already: int
+
+
+def tag_slugs(names: Iterable[str]) -> tuple[str, ...] | None:
+    """Tag names as given by a person -> unique slugs; no tags at all means every tag (None)."""
+    slugs = tuple(dict.fromkeys(slugify(n) for n in names if n.strip()))
+    return slugs or None
+
+
+def valid_address(text: str, where: str) -> str:
+    try:
+        return normalize_address(text)
+    except ValueError as exc:
+        raise SubscriberError(f"{where}: {text.strip()!r} is not a valid e-mail address: {exc}") from None
+
+
+def _status(text: str, where: str) -> str:
+    if text not in SUBSCRIBER_STATUSES:
+        raise SubscriberError(f"{where}: status {text!r}: expected one of {', '.join(SUBSCRIBER_STATUSES)}")
+    return text
+
+
+def add_subscriber(
+    store: Store, address: str, name: str, tags: Iterable[str], now: datetime, status: str = "active"
+) -> Subscriber:
+    """A new subscriber; one already on the list is an error that says what their status is."""
+    clean = valid_address(address, "address")
+    with store.transaction():
+        existing = store.subscriber(clean)
+        if existing:
+            raise SubscriberError(f"address {existing.address} is already a subscriber ({existing.status})")
+        confirmed = now if _status(status, "status") == "active" else None
+        store.insert_subscribers([Subscriber(0, clean, name.strip(), tag_slugs(tags), status, now, confirmed)])
+    return store.subscriber(clean)  # type: ignore[return-value]
+
+
+def remove_subscriber(store: Store, address: str) -> Subscriber:
+    """Forget a subscriber entirely (address, tags, watermarks); messages already sent stay in the outbox."""
+    clean = valid_address(address, "address")
+    with store.transaction():
+        existing = store.subscriber(clean)
+        if existing is None:
+            raise SubscriberError(f"address {clean} is not a subscriber")
+        store.delete_subscriber(existing.id)
+    return existing
+
+
+def _when(text: str, where: str, column: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise SubscriberError(f"{where}: {column} {text!r}: expected an ISO 8601 date-time") from None
+    if when.tzinfo is None:
+        raise SubscriberError(f"{where}: {column} {text!r}: expected a time zone, e.g. '+00:00'")
+    return when
+
+
+def read_csv(path: Path, now: datetime) -> list[tuple[int, Subscriber]]:
+    """Every row of a subscriber CSV as (line, Subscriber); the first bad row is an error naming its line."""
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise SubscriberError(f"{path}: cannot read: {exc.strerror}") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        try:
+            columns = reader.fieldnames or []
+            unknown = [c for c in columns if c not in CSV_COLUMNS]
+            if "address" not in columns or unknown:
+                raise SubscriberError(
+                    f"{path}:1: expected a header row with an 'address' column and optionally "
+                    f"{', '.join(CSV_COLUMNS[1:])}" + (f"; unknown column {unknown[0]!r}" if unknown else "")
+                )
+            rows = []
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                if None in row:
+                    raise SubscriberError(f"{where}: more fields than the header has columns")
+                created = _when(row.get("created") or "", where, "created") or now
+                status = _status((row.get("status") or "active").strip(), where)
+                confirmed = _when(row.get("confirmed") or "", where, "confirmed")
+                rows.append(
+                    (
+                        reader.line_num,
+                        Subscriber(
+                            id=0,
+                            address=valid_address(row["address"] or "", where),
+                            name=(row.get("name") or "").strip(),
+                            tags=tag_slugs((row.get("tags") or "").split(TAG_SEPARATOR)),
+                            status=status,
+                            created=created,
+                            confirmed=confirmed or (created if status == "active" else None),
+                        ),
+                    )
+                )
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise SubscriberError(f"{path}:{reader.line_num}: not a UTF-8 CSV file: {exc}") from None
+    return rows
+
+
+def import_csv(store: Store, path: Path, now: datetime) -> ImportReport:
+    """Add every new address in the file; addresses already on the list (or repeated) are left as they are."""
+    rows = read_csv(path, now)
+    with store.transaction():
+        seen: set[str] = set()
+        new = []
+        for _line, subscriber in rows:
+            key = subscriber.address.lower()
+            if key not in seen and store.subscriber(subscriber.address) is None:
+                new.append(subscriber)
+            seen.add(key)
+        store.insert_subscribers(new)
+    return ImportReport(added=len(new), already=len(rows) - len(new))
+
+
+def export_csv(subscribers: Iterable[Subscriber], out: TextIO) -> None:
+    """The same columns import_csv reads, so an export can be imported elsewhere."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for s in subscribers:
+        writer.writerow(
+            [
+                s.address,
+                s.name,
+                TAG_SEPARATOR.join(s.tags or ()),
+                s.status,
+                s.created.isoformat(),
+                s.confirmed.isoformat() if s.confirmed else "",
+            ]
+        )
+
+
+def unsubscribe(store: Store, secret: bytes, token: str) -> Subscriber:
+    """What a one-click unsubscribe link does; a forged or altered token changes nothing."""
+    with store.transaction():
+        subscriber = store.subscriber_by_id(token_subscriber(token))
+        if subscriber is None:
+            raise SubscriberError("token names no current subscriber; nothing was changed")
+        check_token(secret, UNSUBSCRIBE, token, subscriber.address)
+        store.set_subscriber_status(subscriber.id, "unsubscribed")
+    return store.subscriber_by_id(subscriber.id)  # type: ignore[return-value]

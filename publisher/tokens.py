@@ -1,0 +1,56 @@
+"""Signed links: an HMAC over (purpose, subscriber id, address) lets a link act for one reader only.
+
+The token names the subscriber id in the clear and carries a MAC made with
+PUBLISHER_SECRET, so it cannot be forged or edited, and cannot be reused to
+unsubscribe someone else if an id is ever given to a new address.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+
+from .errors import ConfigError, SubscriberError
+
+SECRET_ENV = "PUBLISHER_SECRET"
+MIN_SECRET_LENGTH = 16
+_MAC_BYTES = 16
+
+
+def secret_from_env() -> bytes:
+    """The signing key; a clear error when it is missing, since links made without one would be forgeable."""
+    value = os.environ.get(SECRET_ENV, "")
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"environment: {SECRET_ENV} is {'too short' if value else 'not set'}; expected a random string of at "
+            f"least {MIN_SECRET_LENGTH} characters that signs unsubscribe links (keep it secret and unchanged)"
+        )
+    return value.encode()
+
+
+def _mac(secret: bytes, purpose: str, subscriber_id: int, address: str) -> str:
+    message = f"{purpose}\0{subscriber_id}\0{address.lower()}".encode()
+    digest = hmac.new(secret, message, hashlib.sha256).digest()[:_MAC_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def make_token(secret: bytes, purpose: str, subscriber_id: int, address: str) -> str:
+    """``"<id>.<mac>"``: URL-safe, short, and valid only for this purpose and this address."""
+    return f"{subscriber_id}.{_mac(secret, purpose, subscriber_id, address)}"
+
+
+def token_subscriber(token: str) -> int:
+    """The subscriber id a token claims, before it is checked; SubscriberError when malformed."""
+    head, dot, _mac_text = token.partition(".")
+    if not dot or not head.isdigit() or not token.isascii():
+        raise SubscriberError("token is malformed; expected the token from a digest's link")
+    return int(head)
+
+
+def check_token(secret: bytes, purpose: str, token: str, address: str) -> None:
+    """Raise SubscriberError unless ``token`` was made by us for this purpose and this address."""
+    expected = make_token(secret, purpose, token_subscriber(token), address)
+    if not hmac.compare_digest(expected.encode(), token.encode()):
+        raise SubscriberError("token is forged or altered; nothing was changed")

@@ -1,0 +1,252 @@
+"""Digests end to end through a real SMTP server (aiosmtpd on 127.0.0.1) and a real state file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import lxml.html
+import pytest
+
+from publisher.delivery import DeliveryReport, send_digest
+from publisher.publish import publish
+from publisher.store import Store
+from publisher.subscribers import UNSUBSCRIBE, unsubscribe
+from publisher.tokens import check_token
+
+from .conftest import NOW, Site
+from .digest_helpers import SECRET, FakeClock, published_site, secret, subscribe
+from .mailserver import Recorder, mail_server
+
+__all__ = ["secret"]  # the fixture, imported so pytest finds it here
+
+PEOPLE = [
+    ("alice@example.org", "Alice Martin", ["UNPoA"]),
+    ("bob@example.com", "", ["ATT", "UNPoA"]),
+    ("carol@example.net", "Carol Dubois", []),
+]
+EXPECTED = {  # newest first; "Treaty talks open" carries both of Bob's tags and comes once
+    "alice@example.org": ["Review conference dates", "Treaty talks open"],
+    "bob@example.com": ["Review conference dates", "Arms trade report", "Treaty talks open"],
+    "carol@example.net": [
+        "Review conference dates",
+        "Libya mission renewed",
+        "Arms trade report",
+        "Treaty talks open",
+    ],
+}
+
+
+def _send(site: Site, clock: FakeClock | None = None, now: datetime = NOW) -> DeliveryReport:
+    clock = clock or FakeClock(now)
+    return send_digest(site.config, "daily", now, clock=clock.now, sleep=clock.sleep)
+
+
+def _check_message(msg: EmailMessage, address: str, titles: list[str]) -> None:
+    assert msg["From"] == "Test Site <digest@news.example.org>"
+    assert msg["To"].addresses[0].addr_spec == address
+    assert msg["Reply-To"] == "editor@news.example.org"
+    assert msg["Subject"] == f"Test Site: {len(titles)} new — {titles[0]}"
+    assert msg["Date"].datetime == NOW
+    assert msg["Message-ID"].startswith("<daily.") and msg["Message-ID"].endswith("@news.example.org>")
+    assert msg["List-Id"] == "Test Site daily digest <daily.news.example.org>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    https, mailto = (part.strip(" <>") for part in msg["List-Unsubscribe"].split(","))
+    assert https.startswith("https://news.example.org/blog/unsubscribe?token=")
+    assert mailto.startswith("mailto:digest@news.example.org?subject=unsubscribe%20")
+    token = parse_qs(urlsplit(https).query)["token"][0]
+    check_token(SECRET.encode(), UNSUBSCRIBE, token, address)
+
+    assert msg.get_content_type() == "multipart/alternative"
+    text_part, html_part = msg.get_payload()
+    assert text_part.get_content_type() == "text/plain" and html_part.get_content_type() == "text/html"
+    assert text_part.get_content_charset() == html_part.get_content_charset() == "utf-8"
+    text, page = text_part.get_content().replace("\r\n", "\n"), html_part.get_content()
+
+    for title in titles:
+        assert text.count(f"\n{title}\n") == 1
+    assert [line for line in text.splitlines() if line in EXPECTED["carol@example.net"]] == titles
+    assert f"Unsubscribe: {https}" in text and "manage?token=" in text
+
+    tree = lxml.html.document_fromstring(page)
+    assert [h.text_content() for h in tree.iter("h2")] == titles
+    assert tree.xpath("//meta[@name='color-scheme']")
+    links = [link for _el, attr, link, _pos in tree.iterlinks() if attr == "href"]
+    assert links and all(link.startswith("https://news.example.org/blog/") for link in links)
+    assert https in links and any("/manage?token=" in link for link in links)
+    assert 'style="' in page  # CSS inlined
+
+
+def test_three_subscribers_get_exactly_their_posts(tmp_path: Path, secret: bytes) -> None:
+    recorder = Recorder()
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        subscribe(site, *PEOPLE)
+        report = _send(site)
+    assert report.sent == 3 and not report.failed and not report.bounced
+    messages = recorder.messages()
+    assert sorted(rcpts[0] for rcpts, _ in recorder.received) == sorted(EXPECTED)
+    for (rcpts, _raw), msg in zip(recorder.received, messages, strict=True):
+        _check_message(msg, rcpts[0], EXPECTED[rcpts[0]])
+    assert len({m["Message-ID"] for m in messages}) == 3
+    assert messages[0]["To"].addresses[0].display_name == "Alice Martin"
+    assert "Hello Alice Martin," in messages[0].get_body(("plain",)).get_content()
+
+
+def test_nothing_new_sends_nothing_and_a_slot_goes_out_once(tmp_path: Path, secret: bytes) -> None:
+    recorder = Recorder()
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        subscribe(site, *PEOPLE)
+        assert _send(site).sent == 3
+        again = _send(site, now=NOW + timedelta(hours=1))  # same slot
+        assert again.planned is None and again.sent == 0
+        next_day = _send(site, now=NOW + timedelta(days=1))  # new slot, nothing published since
+        assert next_day.planned is not None and not next_day.planned.messages and next_day.sent == 0
+        assert len(recorder.received) == 3
+
+        later = NOW + timedelta(days=2)
+        site.post("five.md", "title: Fresh news\ndate: 2026-11-28 09:00\ntags: [ATT]")
+        publish(site.config, later)
+        report = _send(site, now=later)
+    assert report.sent == 2  # Bob and Carol follow ATT; Alice does not
+    fresh = recorder.messages()[3:]
+    assert sorted(m["To"].addresses[0].addr_spec for m in fresh) == ["bob@example.com", "carol@example.net"]
+    for msg in fresh:
+        assert [
+            h.text_content() for h in lxml.html.document_fromstring(msg.get_body(("html",)).get_content()).iter("h2")
+        ] == ["Fresh news"]
+
+
+def test_451_is_retried_with_backoff_and_550_bounces_one_recipient(tmp_path: Path, secret: bytes) -> None:
+    recorder = Recorder(temporary={"alice@example.org": 2, "bob@example.com": 1}, permanent={"carol@example.net"})
+    people = [*PEOPLE, ("dave@example.org", "", [])]
+    clock = FakeClock()
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        subscribe(site, *people)
+        report = _send(site, clock)
+    assert report.sent == 3 and report.retried == 3 and report.bounced == ["carol@example.net"]
+    assert recorder.per_recipient() == {"alice@example.org": 1, "bob@example.com": 1, "dave@example.org": 1}
+    assert recorder.refusals == {"alice@example.org": 2, "bob@example.com": 1, "carol@example.net": 1}
+    assert clock.slept == [10.0, 20.0]  # both wait 10 s for their first retry; Alice 20 s more for her second
+    with Store(site.config.state.path) as store:
+        assert store.subscriber("carol@example.net").status == "bounced"
+        assert store.run_summaries()[0].counts == {"sent": 3, "failed": 1}
+
+
+def test_server_that_cannot_be_reached_keeps_the_outbox(tmp_path: Path, secret: bytes) -> None:
+    from .mailserver import free_port
+
+    site = published_site(tmp_path / "site", free_port())
+    subscribe(site, *PEOPLE)
+    clock = FakeClock()
+    with pytest.raises(Exception, match="cannot connect"):
+        _send(site, clock)
+    assert clock.slept == [10.0, 20.0, 40.0]
+    with Store(site.config.state.path) as store:
+        assert store.run_summaries()[0].counts == {"pending": 3}
+
+
+def test_hostile_post_cannot_inject_headers_or_script(tmp_path: Path, secret: bytes) -> None:
+    recorder = Recorder()
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        (site.root / "templates").mkdir()
+        (site.root / "templates" / "digest.html.j2").write_text(  # a site override that shows full posts
+            "<html><body>{% for post in posts %}<h2>{{ post.title }}</h2>{{ post.html }}{% endfor %}"
+            '<a href="{{ unsubscribe_url }}">Unsubscribe</a></body></html>'
+        )
+        site.post(
+            "evil.md",
+            'title: "Hello\\r\\nBcc: victim@example.org\\r\\n\\r\\n<script>alert(1)</script>"\ndate: 2026-11-26',
+            '<script>alert("body")</script>\n\n<img src="x.png" onerror="alert(2)">\n\n'
+            '<a href="javascript:alert(3)">click</a> <a href="/ok/">fine</a>',
+        )
+        publish(site.config, NOW)
+        subscribe(site, ("alice@example.org", "Alice\r\nBcc: victim@example.org", []))
+        assert _send(site).sent == 1
+    ((rcpts, raw),) = recorder.received
+    assert rcpts == ["alice@example.org"]
+    msg = recorder.messages()[0]
+    assert "Bcc" not in msg and b"\nBcc:" not in raw
+    assert "\r" not in msg["Subject"] and "\n" not in msg["Subject"]
+    assert "<script>" in msg["Subject"]  # plain text in a header, harmless and readable
+    page = msg.get_body(("html",)).get_content().lower()
+    assert "<script" not in page and "onerror" not in page and "javascript:" not in page
+    assert "&lt;script&gt;" in page  # the title is shown, escaped
+    assert 'href="https://news.example.org/ok/"' in page  # safe links survive, absolute
+
+
+CRASH_RECIPIENTS = 240
+KILL_AFTER = (40, 110, 180)  # messages received by the server when the sender is killed
+
+
+def _sender(site_root: Path) -> subprocess.Popen:
+    code = "import sys; from publisher.cli import run; sys.exit(run(sys.argv[1:]))"
+    args = ["--site", str(site_root), "digest", "send", "daily", "--now", NOW.isoformat()]
+    env = {**os.environ, "PUBLISHER_SECRET": SECRET}
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE)
+
+
+def test_killed_sender_resumes_and_sends_each_message_once(tmp_path: Path, secret: bytes) -> None:
+    recorder = Recorder()
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        subscribe(site, *((f"reader{n:03d}@example.org", "", []) for n in range(CRASH_RECIPIENTS)))
+        for count in KILL_AFTER:
+            sender = _sender(site.root)
+            assert recorder.wait_for(count), "the sender never got this far"
+            sender.send_signal(signal.SIGKILL)
+            sender.wait()
+            assert sender.returncode == -signal.SIGKILL
+        finisher = _sender(site.root)
+        out, _ = finisher.communicate(timeout=60)
+        assert finisher.returncode == 0, out
+    per_recipient = recorder.per_recipient()
+    assert set(per_recipient) == {f"reader{n:03d}@example.org" for n in range(CRASH_RECIPIENTS)}
+    duplicates = sum(n - 1 for n in per_recipient.values())
+    print(f"\ncrash test: {len(KILL_AFTER)} kills, {len(recorder.received)} messages, {duplicates} duplicates")
+    assert duplicates <= len(KILL_AFTER)
+    ids = [m["Message-ID"] for m in recorder.messages()]
+    assert len(set(ids)) == CRASH_RECIPIENTS  # a resent message carries the same Message-ID
+    with Store(site.config.state.path) as store:
+        assert store.run_summaries()[0].counts == {"sent": CRASH_RECIPIENTS}
+
+
+def test_unsubscribe_link_works_and_forged_tokens_are_rejected(tmp_path: Path, secret: bytes) -> None:
+    recorder = Recorder()
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        subscribe(site, *PEOPLE)
+        _send(site)
+    msg = next(m for m in recorder.messages() if m["To"].addresses[0].addr_spec == "bob@example.com")
+    url = msg["List-Unsubscribe"].split(",")[0].strip(" <>")
+    token = parse_qs(urlsplit(url).query)["token"][0]
+    sid, mac = token.split(".")
+    forged = [
+        f"{sid}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}",  # altered signature
+        f"{int(sid) + 1}.{mac}",  # someone else's id with Bob's signature
+        f"{sid}.",  # no signature
+        "1.AAAAAAAAAAAAAAAAAAAAAA",  # made up
+        "not-a-token",
+    ]
+    from publisher.errors import SubscriberError
+    from publisher.subscribers import MANAGE
+    from publisher.tokens import make_token
+
+    with Store(site.config.state.path) as store:
+        for bad in [*forged, make_token(secret, MANAGE, int(sid), "bob@example.com")]:  # wrong purpose too
+            with pytest.raises(SubscriberError):
+                unsubscribe(store, secret, bad)
+        with pytest.raises(SubscriberError):
+            unsubscribe(store, b"another-secret-0123456789", token)
+        assert all(s.status == "active" for s in store.subscribers())
+        assert unsubscribe(store, secret, token).status == "unsubscribed"
+        assert store.subscriber("bob@example.com").status == "unsubscribed"
