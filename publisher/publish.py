@@ -29,7 +29,7 @@ from .content import SourceFile, content_files, display_path, read_post
 from .errors import ConfigError, ContentError, ContentProblem
 from .feeds import FeedSpec, author_spec, build_entry, render_feed, site_spec, tag_spec
 from .model import Author, Post, Tag
-from .store import CachedFile, FeedRecord, Store
+from .store import POST_FORMAT, CachedFile, FeedRecord, Store
 
 Progress = Callable[[str, int, int], None]
 
@@ -72,7 +72,7 @@ PARALLEL_THRESHOLD = 256  # changed files above which parsing is spread over eve
 
 
 def _content_key(config: Config) -> str:
-    return _fingerprint(config.site, config.content, __version__)
+    return _fingerprint(config.site, config.content, __version__, POST_FORMAT)
 
 
 def _parse(config: Config, todo: list[SourceFile]) -> list[tuple[SourceFile, str, Post | ContentProblem]]:

@@ -143,6 +143,9 @@ class RunSummary:
     counts: dict[str, int]
 
 
+POST_FORMAT = 2  # bump when post_to_json changes shape: cached posts are then read again
+
+
 def post_to_json(post: Post) -> str:
     return json.dumps(
         {
