@@ -234,6 +234,36 @@ def outbox(obj: Context) -> None:
         click.echo(f"{run.digest}\t{run.slot:%Y-%m-%d %H:%M} UTC\t{counts}")
 
 
+@main.command("import")
+@click.argument("kind", metavar="KIND")
+@click.argument("source")
+@click.option(
+    "--year", type=click.IntRange(1, 9999), help="Year of the newest post, for archive dates such as '25 Apr'."
+)
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Add this tag to every imported post (repeatable).")
+@click.option("--dry-run", is_flag=True, help="List what would be written; write nothing.")
+@pass_context
+def import_command(
+    obj: Context, kind: str, source: str, year: int | None, tags: tuple[str, ...], dry_run: bool
+) -> None:
+    """Write posts from SOURCE (a file or URL) into content/, one Markdown file each.
+
+    KIND is 'archive' (a blog's "Tag Archives" page saved as text), 'wordpress' (a WXR
+    export) or 'feed' (any RSS or Atom feed). Importing again updates changed posts in place.
+    """
+    from .importers import import_source  # loads feedparser: only this command pays for it
+
+    report = import_source(obj.config(), kind, source, year=year, tags=tags, dry_run=dry_run)
+    for verb, paths in (("create", report.created), ("update", report.updated)):
+        for path in paths:
+            click.echo(f"would {verb} {path}" if dry_run else f"{verb}d {path}")
+    for item in report.skipped:
+        click.echo(f"skipped {item.what}: {item.reason}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(report.summary())
+
+
 def run(argv: list[str] | None = None) -> int:
     """Console-script entry: a PublisherError is a message and an exit code, never a traceback."""
     try:

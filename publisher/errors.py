@@ -21,6 +21,10 @@ class StateError(PublisherError):
     """The state database cannot be opened or has an unknown schema version."""
 
 
+class ImportFailed(PublisherError):
+    """An import source cannot be read as the kind named; nothing was written."""
+
+
 @dataclass(frozen=True)
 class ContentProblem:
     """One broken content file: which file, which line if known, what is wrong."""

@@ -1,0 +1,218 @@
+"""`publisher import`: posts from a tag-archive page, a WordPress export or any feed -> content/.
+
+Every importer yields the same records; this module matches them to the site's posts by
+id, renders one Markdown file per post, and writes all of the files or none of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import Config
+from ..content import clean_text, content_files, display_path, read_post
+from ..errors import ImportFailed
+from ..model import Post, slugify
+from ..publish import write_atomically
+from . import archive, feed, wordpress
+from .common import Batch, ImportedPost, Skipped, Source, load_source
+
+KINDS = ("archive", "wordpress", "feed")
+
+
+class _FrontMatterDumper(yaml.SafeDumper):
+    """Safe YAML that writes a date-time as ISO 8601 proper (2012-03-26T16:00:00-04:00)."""
+
+
+_FrontMatterDumper.add_representer(
+    datetime, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:timestamp", value.isoformat())
+)
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One file to write: its new bytes, and its old ones (None for a new file)."""
+
+    path: Path
+    data: bytes
+    old: bytes | None
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, for a dry run, would do); paths as messages show them."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        reasons = Counter(item.reason for item in self.skipped)
+        why = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+        posts = len(self.created) + len(self.updated) + len(self.unchanged)
+        return (
+            f"{posts} posts: {len(self.created)} created, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped" + (f" ({why})" if why else "")
+        )
+
+
+def _reader(kind: str, year: int | None) -> Callable[[Source, Config], Batch]:
+    if kind not in KINDS:
+        raise ImportFailed(f"import: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if year is not None and kind != "archive":
+        raise ImportFailed("import: --year only applies to 'archive' (a feed or an export has full dates)")
+    if kind == "archive":
+        return lambda source, config: archive.read(source, config, year)
+    return wordpress.read if kind == "wordpress" else feed.read
+
+
+def _clean(value: Any) -> Any:
+    """Text as content.py will read it back, so ids and files compare equal on re-import."""
+    if isinstance(value, str):
+        return clean_text(value).strip()
+    if isinstance(value, tuple):
+        return tuple(item for item in map(_clean, value) if item)
+    return value
+
+
+def _merge_tags(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Tags in order, one per slug: the first spelling wins, as publish would merge them anyway."""
+    by_slug: dict[str, str] = {}
+    for name in itertools.chain(*groups):
+        by_slug.setdefault(slugify(name), name)
+    return tuple(by_slug.values())
+
+
+def _prepare(batch: Batch, extra_tags: Iterable[str]) -> tuple[list[ImportedPost], list[Skipped]]:
+    """Posts with the extra tags added, each id once; later copies of an id are skipped."""
+    extra = _clean(tuple(extra_tags))
+    posts: dict[str, ImportedPost] = {}
+    skipped = list(batch.skipped)
+    for post in batch.posts:
+        post = dataclasses.replace(post, **{f.name: _clean(getattr(post, f.name)) for f in dataclasses.fields(post)})
+        post = dataclasses.replace(post, tags=_merge_tags(post.tags, extra))
+        if post.id in posts:
+            skipped.append(Skipped(f'"{post.title}"', f"same id as an earlier post ({post.id})"))
+        else:
+            posts[post.id] = post
+    return list(posts.values()), skipped
+
+
+def _render(post: ImportedPost) -> bytes:
+    """The post's Markdown file: YAML front matter in the field names content.py reads, then the body."""
+    meta: dict[str, Any] = {"id": post.id, "title": post.title, "slug": post.slug, "date": post.published}
+    if post.updated:
+        meta["updated"] = post.updated
+    if len(post.authors) == 1:
+        meta["author"] = post.authors[0]
+    elif post.authors:
+        meta["authors"] = list(post.authors)
+    for key, value in (("tags", post.tags), ("categories", post.categories)):
+        if value:
+            meta[key] = list(value)
+    if post.summary:
+        meta["summary"] = post.summary
+    if post.link:
+        meta["link"] = post.link
+    front = yaml.dump(meta, Dumper=_FrontMatterDumper, allow_unicode=True, sort_keys=False, width=math.inf)
+    return f"---\n{front}---\n\n{post.body}\n".encode()
+
+
+def _existing(config: Config) -> tuple[dict[str, Path], dict[str, str]]:
+    """The site's posts by id (to update in place) and slug -> id (so no two posts share a slug).
+
+    Each file is read the way publish reads it, so a post without an explicit id matches
+    by the id publish gives it.
+    """
+    folder = config.content.folder
+    by_id: dict[str, Path] = {}
+    slug_owner: dict[str, str] = {}
+    for found in content_files(folder) if folder.is_dir() else ():
+        path = folder / found.rel
+        post = read_post(path, path.read_bytes(), config)
+        if isinstance(post, Post):
+            by_id.setdefault(post.id, path)
+            slug_owner.setdefault(post.slug, post.id)
+    return by_id, slug_owner
+
+
+def _plan(config: Config, posts: list[ImportedPost]) -> list[_Change]:
+    """Each post's file and bytes. A known id keeps its file; a new post gets
+    ``YYYY-MM-DD-slug.md``, with "-2", "-3"... when another post has the slug."""
+    by_id, slug_owner = _existing(config)
+    importing = {post.id for post in posts}
+    taken = {slug for slug, owner in slug_owner.items() if owner not in importing}
+    claimed: set[Path] = set()
+    changes = []
+    for post in posts:
+        path = by_id.get(post.id)
+        for number in itertools.count(1):
+            slug = post.slug if number == 1 else f"{post.slug}-{number}"
+            target = path or config.content.folder / f"{post.published:%Y-%m-%d}-{slug}.md"
+            if slug not in taken and target not in claimed and (path is not None or not target.exists()):
+                break
+        taken.add(slug)
+        claimed.add(target)
+        changes.append(
+            _Change(target, _render(dataclasses.replace(post, slug=slug)), path.read_bytes() if path else None)
+        )
+    return changes
+
+
+def _write(changes: list[_Change]) -> None:
+    """Every file or none: when one write fails, the files already written are put back."""
+    written: list[_Change] = []
+    try:
+        for change in changes:
+            write_atomically(change.path, change.data)
+            written.append(change)
+    except OSError as exc:
+        for done in reversed(written):
+            if done.old is None:
+                done.path.unlink(missing_ok=True)
+            else:
+                write_atomically(done.path, done.old)
+        raise ImportFailed(
+            f"import: cannot write {exc.filename or 'a post'}: {exc.strerror}; nothing was changed"
+        ) from None
+
+
+def import_source(
+    config: Config,
+    kind: str,
+    location: str,
+    *,
+    year: int | None = None,
+    tags: Iterable[str] = (),
+    dry_run: bool = False,
+) -> ImportReport:
+    """Read ``location`` as ``kind`` and bring content/ in line with it; a dry run writes nothing.
+
+    The whole source is read and every file rendered before the first write, so bad
+    input raises ImportFailed with content/ untouched.
+    """
+    batch = _reader(kind, year)(load_source(location), config)
+    posts, skipped = _prepare(batch, tags)
+    report = ImportReport(skipped=skipped, warnings=list(batch.warnings))
+    pending = []
+    for change in _plan(config, posts):
+        shown = display_path(config, change.path.relative_to(config.content.folder).as_posix())
+        if change.old == change.data:
+            report.unchanged.append(shown)
+        else:
+            (report.created if change.old is None else report.updated).append(shown)
+            pending.append(change)
+    if not dry_run:
+        _write(pending)
+    return report

@@ -1,0 +1,162 @@
+"""What every importer reads and produces: the source's bytes, one record per post, and the
+helpers that turn foreign text into a Markdown body publisher renders back unchanged."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+from xml.parsers.expat import errors as expat_errors
+
+from .. import __version__
+from ..content import sanitize_html
+from ..errors import ImportFailed
+from ..model import slugify
+
+FETCH_TIMEOUT = 30  # seconds; a feed server that hangs must not hang the import
+SLUG_LENGTH = 80  # keeps "YYYY-MM-DD-slug.md" well under every file system's name limit
+
+# What must not start a line of text: a heading, quote, list, rule, fence or setext marker.
+_BLOCK_MARKER = re.compile(r"^(\d+)?([.)#>+\-=~])")
+# Characters that start Markdown inline syntax: emphasis, code, links, raw HTML, table cells.
+_INLINE_MARKER = re.compile(r"([\\`*_\[\]<|])")
+_ENTITY = re.compile(r"&(?=#?\w+;)")
+_BLANK_LINE = re.compile(r"(\n[ \t]*)\n")
+# CommonMark HTML blocks that run to the next blank line (type 6); anything else is wrapped in a div.
+_HTML_BLOCK = re.compile(
+    r"</?(address|article|aside|blockquote|details|dialog|div|dl|fieldset|figcaption|figure|footer|form"
+    r"|h[1-6]|header|hr|li|main|menu|nav|ol|p|section|table|ul)(?=[\s/>]|$)",
+    re.I,
+)
+# Expat's messages for a document that stops before its root element is closed.
+XML_TRUNCATED = {
+    expat_errors.XML_ERROR_NO_ELEMENTS,
+    expat_errors.XML_ERROR_UNCLOSED_TOKEN,
+    expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """The bytes to import and, for a URL, the HTTP headers a feed parser uses to decode them."""
+
+    name: str
+    data: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportedPost:
+    """One post as an importer read it, before it has a file.
+
+    ``published`` is a date alone when the source gives no time, a naive datetime for a
+    time in the site's zone, or an aware datetime for an exact instant.
+    """
+
+    id: str
+    title: str
+    slug: str
+    published: date | datetime
+    updated: datetime | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    summary: str = ""
+    link: str = ""
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A source item left out, and why: shown to the user, counted in the summary."""
+
+    what: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Everything one source yielded: posts in source order, what was left out, what to warn about."""
+
+    posts: tuple[ImportedPost, ...]
+    skipped: tuple[Skipped, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def fail(source: str, message: str, line: int | None = None) -> ImportFailed:
+    """The one-line error for a bad source: ``import: SOURCE[:LINE]: message``."""
+    where = f"{source}:{line}" if line else source
+    return ImportFailed(f"import: {where}: {message}")
+
+
+def xml_failure(source: str, message: str, line: int, column: int, expected: str) -> ImportFailed:
+    """A parser's complaint as a user reads it; a file cut short is named as such."""
+    if message in XML_TRUNCATED:
+        return fail(source, f"the XML ends unfinished at line {line}, so the file looks truncated; expected {expected}")
+    if message == expat_errors.XML_ERROR_INVALID_TOKEN:
+        message += " (a stray '<' or '&', or bytes that are not in the encoding the file declares)"
+    return fail(source, f"not well-formed XML at line {line}, column {column}: {message}; expected {expected}")
+
+
+def load_source(location: str) -> Source:
+    """The bytes of a local file or of an http(s) URL."""
+    if urlsplit(location).scheme in ("http", "https"):
+        request = urllib.request.Request(location, headers={"User-Agent": f"publisher/{__version__}"})
+        try:
+            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
+                data = response.read()
+                headers = {"content-location": response.url}
+                if response.headers.get("Content-Type"):
+                    headers["content-type"] = response.headers["Content-Type"]
+        except urllib.error.HTTPError as exc:
+            raise fail(location, f"the server answered HTTP {exc.code} {exc.reason}") from None
+        except OSError as exc:  # URLError, timeouts, refused connections
+            reason = getattr(exc, "reason", None) or exc
+            raise fail(location, f"cannot fetch it: {reason}") from None
+        source = Source(location, data, headers)
+    else:
+        try:
+            source = Source(location, Path(location).read_bytes())
+        except FileNotFoundError:
+            raise fail(location, "no such file") from None
+        except OSError as exc:
+            raise fail(location, f"cannot read it: {exc.strerror}") from None
+    if not source.data.strip():
+        raise fail(location, "it is empty")
+    return source
+
+
+def slug_for(text: str) -> str:
+    """A post slug from a title or a WordPress post_name, cut at a word boundary."""
+    slug = slugify(text)
+    if len(slug) <= SLUG_LENGTH:
+        return slug
+    cut = slug.rfind("-", 0, SLUG_LENGTH + 1)
+    return slug[: cut if cut > 0 else SLUG_LENGTH]
+
+
+def markdown_text(line: str) -> str:
+    """One line of plain text as Markdown that renders to exactly that text."""
+    line = _ENTITY.sub(r"\\&", _INLINE_MARKER.sub(r"\\\1", line.strip()))
+    return _BLOCK_MARKER.sub(r"\1\\\2", line)
+
+
+def html_body(fragment: str, base_url: str) -> str:
+    """An HTML fragment as a Markdown body that renders to itself.
+
+    The fragment is sanitised the way publish will sanitise it, with relative URLs made
+    absolute against where it came from (publish would resolve them against the new post).
+    Markdown passes HTML through untouched only inside an HTML block, which must start
+    with a block-level tag and ends at the first blank line; so a fragment that starts
+    otherwise is wrapped in a div, and each blank line gets a newline character reference,
+    which reads the same in HTML but is not blank.
+    """
+    fragment = sanitize_html(fragment, base_url).strip()
+    if fragment and not _HTML_BLOCK.match(fragment):
+        fragment = f"<div>{fragment}</div>"
+    return _BLANK_LINE.sub(r"\1&#10;", fragment)
