@@ -264,6 +264,35 @@ def import_command(
     click.echo(report.summary())
 
 
+@main.command("run")
+@click.option("--once", is_flag=True, help="Do what is due now, then exit (for cron or a systemd timer).")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="Start the clock at this time (to try a schedule).")
+@pass_context
+def run_command(obj: Context, once: bool, now_text: str | None) -> None:
+    """Publish and send digests on schedule; after downtime, catch up within [run] grace_hours.
+
+    Stops cleanly on SIGTERM or Ctrl-C: the message in flight is finished first.
+    """
+    import logging
+
+    from .scheduler import run_scheduler  # loads schedule: only this command pays for it
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if run_scheduler(obj.config(), once=once, start=parse_now(now_text) if now_text else None):
+        sys.exit(1)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@pass_context
+def serve_command(obj: Context, host: str, port: int) -> None:
+    """Run the subscription web app and the feeds locally; use gunicorn in production (see README)."""
+    from .web import create_app  # loads Flask: only this command pays for it
+
+    create_app(obj.config()).run(host=host, port=port)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Console-script entry: a PublisherError is a message and an exit code, never a traceback."""
     try:

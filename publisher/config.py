@@ -6,7 +6,7 @@ import functools
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +21,7 @@ from .model import Author, slugify
 CONFIG_NAME = "config.toml"
 FEED_FORMATS = ("atom", "rss")
 PERMALINK_FIELDS = ("year", "month", "day", "slug")
-_SECTIONS = ("site", "content", "feeds", "state", "smtp", "digests", "web")
+_SECTIONS = ("site", "content", "feeds", "state", "smtp", "digests", "web", "run")
 SMTP_SECURITY = {"starttls": 587, "tls": 465, "none": 25}  # -> default port
 SCHEDULES = ("daily", "weekly", "monthly")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -122,6 +122,19 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class RunConfig:
+    """`publisher run`: how often it looks for work, and how late a missed digest may still go out."""
+
+    tick_seconds: int = 60
+    publish_interval_minutes: int = 0  # 0: look for changed content at every tick (a no-op publish is cheap)
+    grace_hours: float = 24.0
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(hours=self.grace_hours)
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     site: SiteConfig
@@ -131,6 +144,7 @@ class Config:
     smtp: SmtpConfig = SmtpConfig()
     digests: tuple[DigestConfig, ...] = ()
     web: WebConfig = WebConfig()
+    run: RunConfig = RunConfig()
 
     def digest(self, name: str) -> DigestConfig:
         for digest in self.digests:
@@ -436,6 +450,26 @@ def _web(data: Any, site: SiteConfig) -> WebConfig:
     return result
 
 
+def _run(data: Any) -> RunConfig:
+    """A grace shorter than one tick would let a slot fall between two ticks and never go out."""
+    s = _Section(data, "run")
+    tick = s.get("tick_seconds", int, 60)
+    if not 1 <= tick <= 3600:
+        raise ConfigError(f"config: run.tick_seconds = {tick}: expected 1-3600 seconds")
+    result = RunConfig(
+        tick_seconds=tick,
+        publish_interval_minutes=_count(s, "publish_interval_minutes", 0, 0),
+        grace_hours=_number(s, "grace_hours", 24.0),
+    )
+    s.finish({"tick_seconds", "publish_interval_minutes", "grace_hours"})
+    if result.grace.total_seconds() < tick:
+        raise ConfigError(
+            f"config: run.grace_hours = {result.grace_hours:g}: expected at least one tick ({tick} s), "
+            "or a slot could fall between two ticks and never go out"
+        )
+    return result
+
+
 def load_config(path: Path) -> Config:
     """Read and validate a site's config.toml; relative folders resolve against its folder."""
     try:
@@ -468,4 +502,5 @@ def load_config(path: Path) -> Config:
         smtp=_smtp(top.get("smtp", dict, {})),
         digests=_digests(top.get("digests", list, [], what="an array of [[digests]] tables"), site),
         web=_web(top.get("web", dict, {}), site),
+        run=_run(top.get("run", dict, {})),
     )

@@ -18,11 +18,13 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 
 from .addresses import parse_mailbox
 from .config import Config, DigestConfig, SmtpConfig
 from .digest import Render, Renderer, RunPlan, build_message, freeze_run, plan_run, wire_bytes
 from .errors import ConfigError, DeliveryError
+from .locks import holding
 from .publish import live_posts
 from .slots import current_slot
 from .store import Store
@@ -31,6 +33,7 @@ from .tokens import secret_from_env
 OUTBOX_STATES = (("sent", "sent"), ("pending", "pending"), ("retry", "retrying"), ("failed", "failed"))
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
+Stop = Callable[[], bool]  # True once the process has been asked to stop (SIGTERM): finish the message in flight
 
 
 @dataclass
@@ -69,7 +72,7 @@ class Connection:
 
     def _open(self) -> smtplib.SMTP:
         smtp = self.smtp
-        context = ssl.create_default_context()
+        context = ssl.create_default_context() if smtp.security != "none" else None  # loading CAs takes 50 ms
         if smtp.security == "tls":
             session: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)
         else:
@@ -148,9 +151,17 @@ def _code(exc: Exception, address: str) -> tuple[int, str]:
 
 
 def deliver(
-    config: Config, store: Store, digest: DigestConfig, report: DeliveryReport, *, clock: Clock, sleep: Sleep
+    config: Config,
+    store: Store,
+    digest: DigestConfig,
+    report: DeliveryReport,
+    *,
+    clock: Clock,
+    sleep: Sleep,
+    stopping: Stop = lambda: False,
 ) -> None:
-    """Send every pending or retrying message of this digest, oldest first, until each is sent or failed."""
+    """Send every pending or retrying message of this digest, oldest first, until each is sent or failed
+    (or until ``stopping``: what is left stays in the outbox for the next send)."""
     items = store.open_messages(digest.name)
     if not items:
         return
@@ -179,6 +190,8 @@ def deliver(
             )
             address = item.fields["address"]
             throttle.wait()
+            if stopping():
+                break
             try:
                 connection.open().sendmail(envelope_from, [address], data)
             except (OSError, smtplib.SMTPException) as exc:
@@ -215,15 +228,25 @@ def deliver(
 
 
 def send_digest(
-    config: Config, name: str, now: datetime, *, clock: Clock, sleep: Sleep, dry_run: bool = False
+    config: Config,
+    name: str,
+    now: datetime,
+    *,
+    clock: Clock,
+    sleep: Sleep,
+    dry_run: bool = False,
+    new_run: bool = True,
+    stopping: Stop = lambda: False,
 ) -> DeliveryReport:
     """Finish earlier runs of this digest, then freeze the current slot's run (once) and send it.
 
     Earlier runs go first so that a subscriber's watermark has moved before the
     new run selects for them: a crash never makes the next run repeat posts.
+    ``new_run=False`` only finishes earlier runs (the scheduler skipped the current
+    slot). One process at a time sends a digest: two would send the same outbox.
     """
     digest = config.digest(name)
-    report = DeliveryReport(slot=current_slot(digest, now))
+    report = DeliveryReport(slot=current_slot(digest, now) if new_run else None)
     secret = secret_from_env()
     with Store(config.state.path) as store:
         if dry_run:
@@ -234,7 +257,28 @@ def send_digest(
                     Renderer(config, digest), posts, store.published_seqs(), store.active_subscribers(digest.name)
                 )
             return report
-        deliver(config, store, digest, report, clock=clock, sleep=sleep)
-        report.planned = freeze_run(config, store, digest, report.slot, live_posts(config, now), now, secret)
-        deliver(config, store, digest, report, clock=clock, sleep=sleep)
+        with holding(store, f"digest {name}", f"digest {name!r} is being sent by another process"):
+            deliver(config, store, digest, report, clock=clock, sleep=sleep, stopping=stopping)
+            if report.slot is None or stopping():
+                return report
+            report.planned = freeze_run(config, store, digest, report.slot, live_posts(config, now), now, secret)
+            deliver(config, store, digest, report, clock=clock, sleep=sleep, stopping=stopping)
     return report
+
+
+def send_one(smtp: SmtpConfig, msg: EmailMessage) -> None:
+    """One transactional message (a sign-up confirmation) over its own connection.
+
+    No retries: a reader is waiting for the page, which asks them to try again later instead.
+    """
+    connection = Connection(dataclasses.replace(smtp, max_retries=0), sleep=lambda _seconds: None)
+    recipient = msg["To"].addresses[0].addr_spec
+    try:
+        connection.open().sendmail(msg["From"].addresses[0].addr_spec, [recipient], wire_bytes(msg))
+    except (OSError, smtplib.SMTPException) as exc:
+        code, text = _code(exc, recipient)
+        raise DeliveryError(
+            f"smtp {smtp.host}:{smtp.port}: message to {recipient} not accepted: {code} {text}"
+        ) from None
+    finally:
+        connection.close()

@@ -21,6 +21,10 @@ class StateError(PublisherError):
     """The state database cannot be opened or has an unknown schema version."""
 
 
+class Busy(PublisherError):
+    """Another live publisher process holds the lock this work needs; the message names it."""
+
+
 class ImportFailed(PublisherError):
     """An import source cannot be read as the kind named; nothing was written."""
 
@@ -52,3 +56,7 @@ class SubscriberError(PublisherError):
 
 class DeliveryError(PublisherError):
     """The SMTP server cannot be reached or refuses our login; nothing is lost, send again later."""
+
+
+class RateLimited(SubscriberError):
+    """Too many sign-ups for one address or from one client; nothing was sent."""

@@ -230,10 +230,10 @@ def collect(
     return live
 
 
-def live_posts(config: Config, now: datetime) -> list[Post]:
-    """What a publish at ``now`` would put in the feeds, newest first."""
+def live_posts(config: Config, now: datetime, *, keep_going: bool = False) -> list[Post]:
+    """What a publish at ``now`` would put in the feeds, newest first; ``keep_going`` skips broken files."""
     with Store(config.state.path) as store, store.transaction():
-        return sorted(collect(config, store, now, PublishReport()), key=Post.sort_key)
+        return sorted(collect(config, store, now, PublishReport(), keep_going=keep_going), key=Post.sort_key)
 
 
 def publish(

@@ -41,3 +41,10 @@ def current_slot(digest: DigestConfig, now: datetime) -> datetime:
             if slot <= now:
                 return slot
     raise AssertionError("every schedule has a slot within two months")  # pragma: no cover
+
+
+def slots_between(digest: DigestConfig, after: datetime, until: datetime) -> list[datetime]:
+    """Every slot in (after, until], oldest first: what a scheduler that was down for that time missed."""
+    first = after.astimezone(digest.tz).date() - timedelta(days=1)  # margin: a gap can push a slot past midnight
+    days = (first + timedelta(days=n) for n in range((until.astimezone(digest.tz).date() - first).days + 1))
+    return [slot for day in days if _scheduled_on(digest, day) and after < (slot := slot_on(digest, day)) <= until]

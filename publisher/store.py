@@ -92,6 +92,34 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_status ON outbox (status, run);
     """,
+    """
+    CREATE TABLE signups (
+        address TEXT NOT NULL COLLATE NOCASE,
+        client TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX signups_address ON signups (address, at);
+    CREATE INDEX signups_client ON signups (client, at);
+    CREATE TABLE subscriber_digests (
+        subscriber INTEGER PRIMARY KEY,
+        digest TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE skipped_slots (
+        digest TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        recorded TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (digest, slot)
+    );
+    CREATE TABLE locks (
+        name TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        since TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -144,6 +172,18 @@ class RunSummary:
 
 
 POST_FORMAT = 2  # bump when post_to_json changes shape: cached posts are then read again
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """The process holding a named lock, as it recorded itself."""
+
+    pid: int
+    host: str
+    since: datetime
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host}, since {self.since:%Y-%m-%d %H:%M:%S %Z}"
 
 
 def post_to_json(post: Post) -> str:
@@ -347,18 +387,21 @@ class Store:
 
     def delete_subscriber(self, subscriber_id: int) -> None:
         self.db.execute("DELETE FROM watermarks WHERE subscriber = ?", (subscriber_id,))
+        self.db.execute("DELETE FROM subscriber_digests WHERE subscriber = ?", (subscriber_id,))
         self.db.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
 
     def set_subscriber_status(self, subscriber_id: int, status: str) -> None:
         self.db.execute("UPDATE subscribers SET status = ? WHERE id = ?", (status, subscriber_id))
 
     def active_subscribers(self, digest: str) -> list[tuple[Subscriber, int]]:
-        """Every active subscriber with the last published.seq they received in this digest (0: none)."""
+        """Every active subscriber of this digest (those who chose no digest get every one) with the
+        last published.seq they received in it (0: none)."""
         rows = self.db.execute(
             "SELECT s.id, s.address, s.name, s.tags, s.status, s.created, s.confirmed, COALESCE(w.seq, 0)"
             " FROM subscribers s LEFT JOIN watermarks w ON w.subscriber = s.id AND w.digest = ?"
-            " WHERE s.status = 'active' ORDER BY s.id",
-            (digest,),
+            " LEFT JOIN subscriber_digests d ON d.subscriber = s.id"
+            " WHERE s.status = 'active' AND (d.digest IS NULL OR d.digest = ?) ORDER BY s.id",
+            (digest, digest),
         )
         return [(self._subscriber(row[:7]), row[7]) for row in rows]
 
@@ -464,3 +507,89 @@ class Store:
             if status is not None:
                 summary.counts[status] = count
         return list(runs.values())
+
+    # web sign-ups: rate limits, confirmation, preferences
+    def record_signup(self, address: str, client: str, at: datetime, forget_before: datetime) -> None:
+        """Note a confirmation e-mail sent; sign-ups older than ``forget_before`` are dropped."""
+        self.db.execute("DELETE FROM signups WHERE at < ?", (forget_before.isoformat(),))
+        self.db.execute("INSERT INTO signups (address, client, at) VALUES (?, ?, ?)", (address, client, at.isoformat()))
+
+    def signup_times(self, address: str) -> list[datetime]:
+        """When confirmation e-mails went to this address, newest first."""
+        rows = self.db.execute("SELECT at FROM signups WHERE address = ? ORDER BY at DESC", (address,))
+        return [datetime.fromisoformat(at) for (at,) in rows]
+
+    def client_signups(self, client: str, since: datetime) -> int:
+        row = self.db.execute(
+            "SELECT count(*) FROM signups WHERE client = ? AND at >= ?", (client, since.isoformat())
+        ).fetchone()
+        return row[0]
+
+    def confirm_subscriber(self, subscriber_id: int, when: datetime) -> None:
+        self.db.execute(
+            "UPDATE subscribers SET status = 'active', confirmed = ? WHERE id = ?", (when.isoformat(), subscriber_id)
+        )
+
+    def set_preferences(self, subscriber_id: int, tags: tuple[str, ...] | None, digest: str | None) -> None:
+        """A subscriber's tags (None: every tag) and digest (None: every digest)."""
+        self.db.execute(
+            "UPDATE subscribers SET tags = ? WHERE id = ?",
+            (json.dumps(list(tags)) if tags is not None else None, subscriber_id),
+        )
+        self.db.execute("DELETE FROM subscriber_digests WHERE subscriber = ?", (subscriber_id,))
+        if digest is not None:
+            self.db.execute(
+                "INSERT INTO subscriber_digests (subscriber, digest) VALUES (?, ?)", (subscriber_id, digest)
+            )
+
+    def subscriber_digest(self, subscriber_id: int) -> str | None:
+        row = self.db.execute("SELECT digest FROM subscriber_digests WHERE subscriber = ?", (subscriber_id,)).fetchone()
+        return row[0] if row else None
+
+    # the scheduler's ledger: slots sent (digest_runs) or skipped, and the locks of running processes
+    def last_slots(self) -> dict[str, datetime]:
+        """digest -> its latest slot that was frozen or skipped."""
+        last: dict[str, datetime] = {}
+        for digest, slot in self.db.execute(
+            "SELECT digest, slot FROM digest_runs UNION ALL SELECT digest, slot FROM skipped_slots"
+        ):
+            when = datetime.fromisoformat(slot)
+            if digest not in last or when > last[digest]:
+                last[digest] = when
+        return last
+
+    def unfinished_digests(self) -> set[str]:
+        """Digests with a frozen run that still has messages to send."""
+        return {
+            row[0]
+            for row in self.db.execute(
+                "SELECT DISTINCT r.digest FROM outbox o JOIN digest_runs r ON r.id = o.run"
+                " WHERE o.status IN ('pending', 'retry')"
+            )
+        }
+
+    def record_skipped(self, digest: str, slot: datetime, when: datetime, reason: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO skipped_slots (digest, slot, recorded, reason) VALUES (?, ?, ?, ?)",
+            (digest, slot.isoformat(), when.isoformat(), reason),
+        )
+
+    def skipped_slots(self, digest: str) -> list[tuple[datetime, str]]:
+        """(slot, reason) of every skipped slot of this digest, oldest first."""
+        rows = self.db.execute("SELECT slot, reason FROM skipped_slots WHERE digest = ? ORDER BY slot", (digest,))
+        return [(datetime.fromisoformat(slot), reason) for slot, reason in rows]
+
+    def lock_holder(self, name: str) -> LockHolder | None:
+        row = self.db.execute("SELECT pid, host, since FROM locks WHERE name = ?", (name,)).fetchone()
+        return LockHolder(row[0], row[1], datetime.fromisoformat(row[2])) if row else None
+
+    def take_lock(self, name: str, holder: LockHolder) -> None:
+        """Record ``holder`` as the lock's owner, replacing an earlier one the caller found gone."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO locks (name, pid, host, since) VALUES (?, ?, ?, ?)",
+            (name, holder.pid, holder.host, holder.since.isoformat()),
+        )
+
+    def release_lock(self, name: str, holder: LockHolder) -> None:
+        """Drop the lock if ``holder`` still owns it."""
+        self.db.execute("DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?", (name, holder.pid, holder.host))

@@ -162,12 +162,18 @@ def export_csv(subscribers: Iterable[Subscriber], out: TextIO) -> None:
         )
 
 
-def unsubscribe(store: Store, secret: bytes, token: str) -> Subscriber:
-    """What a one-click unsubscribe link does; a forged or altered token changes nothing."""
+def subscriber_for_token(store: Store, secret: bytes, purpose: str, token: str) -> Subscriber:
+    """The subscriber a signed link acts for; SubscriberError when it is forged, altered or names nobody."""
+    subscriber = store.subscriber_by_id(token_subscriber(token))
+    if subscriber is None:
+        raise SubscriberError("token names no current subscriber; nothing was changed")
+    check_token(secret, purpose, token, subscriber.address)
+    return subscriber
+
+
+def unsubscribe(store: Store, secret: bytes, token: str, purpose: str = UNSUBSCRIBE) -> Subscriber:
+    """What a one-click unsubscribe link (or the manage page's button) does; a forged token changes nothing."""
     with store.transaction():
-        subscriber = store.subscriber_by_id(token_subscriber(token))
-        if subscriber is None:
-            raise SubscriberError("token names no current subscriber; nothing was changed")
-        check_token(secret, UNSUBSCRIBE, token, subscriber.address)
+        subscriber = subscriber_for_token(store, secret, purpose, token)
         store.set_subscriber_status(subscriber.id, "unsubscribed")
     return store.subscriber_by_id(subscriber.id)  # type: ignore[return-value]

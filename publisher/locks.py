@@ -1,0 +1,56 @@
+"""Named locks in the state database, so that two processes never do the same work at once.
+
+A lock records its holder's pid, host and start. A holder on this host whose
+process is gone (a crash, a kill -9) is taken over; one on another host cannot
+be checked from here and always blocks, with a message naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from .errors import Busy
+from .store import LockHolder, Store
+
+log = logging.getLogger("publisher")
+
+
+def _gone(holder: LockHolder, me: LockHolder) -> bool:
+    """Our own pid in a lock we do not hold is left from an earlier process with that pid (a restarted container)."""
+    if holder.host != me.host:
+        return False
+    if holder.pid == me.pid:
+        return True
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, run by another user
+        return False
+    return False
+
+
+@contextmanager
+def holding(store: Store, name: str, busy: str) -> Iterator[None]:
+    """Hold lock ``name`` for the block; while a live process holds it, raise Busy: "{busy}: {holder}".
+
+    ``since`` is the wall clock's, not the scheduler's: it tells a person when that process started.
+    """
+    me = LockHolder(os.getpid(), socket.gethostname(), datetime.now(UTC))
+    with store.transaction():
+        holder = store.lock_holder(name)
+        if holder is not None and not _gone(holder, me):
+            raise Busy(f"{busy}: {holder}")
+        store.take_lock(name, me)
+    if holder is not None:
+        log.warning("took over lock %r from %s: that process is gone", name, holder)
+    try:
+        yield
+    finally:
+        with store.transaction():
+            store.release_lock(name, me)

@@ -1,0 +1,195 @@
+"""`publisher run`: `schedule` as a ticker around a pure due_slots(now, ledger).
+
+`schedule` keeps no state and never runs a missed job, so it only says "look
+now". What is due comes from the state database at every tick: a digest whose
+latest slot is neither frozen nor skipped, a run a stop or crash left half sent.
+After downtime only the latest missed slot can go out, and only within the
+grace; earlier ones are recorded as skipped. Skipping loses no post: a
+reader's next digest carries everything since the last one they received.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import schedule
+
+from .config import Config, DigestConfig
+from .delivery import Clock, DeliveryReport, Sleep, send_digest
+from .errors import PublisherError
+from .locks import holding
+from .publish import publish
+from .slots import current_slot, slots_between
+from .store import Store
+
+log = logging.getLogger("publisher")
+
+
+@dataclass(frozen=True)
+class Due:
+    """What one digest needs now: a slot to freeze and send, slots to record as skipped, a run to finish."""
+
+    digest: str
+    send: datetime | None
+    skip: tuple[tuple[datetime, str], ...]  # (slot, why)
+    resume: bool
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f} h"
+
+
+def due_digest(
+    digest: DigestConfig, now: datetime, last: datetime | None, unfinished: bool, grace: timedelta
+) -> Due | None:
+    """The slots in (last, now]; with no ledger yet, the current slot. Only the newest can be sent."""
+    missed = slots_between(digest, last, now) if last is not None else [current_slot(digest, now)]
+    send = missed[-1] if missed and now - missed[-1] <= grace else None
+    skip = tuple(
+        (slot, f"superseded by the slot of {missed[-1]:%Y-%m-%d %H:%M} UTC")
+        if send is not None
+        else (slot, f"missed by {_hours(now - slot)}, more than the grace of {_hours(grace)}")
+        for slot in (missed[:-1] if send is not None else missed)
+    )
+    if send is None and not skip and not unfinished:
+        return None
+    return Due(digest.name, send, skip, unfinished)
+
+
+def due_slots(
+    now: datetime,
+    digests: Sequence[DigestConfig],
+    last: Mapping[str, datetime],
+    unfinished: Set[str],
+    grace: timedelta,
+) -> list[Due]:
+    """Every digest with something to do at ``now``, given the ledger: each digest's latest slot frozen or skipped."""
+    found = (due_digest(d, now, last.get(d.name), d.name in unfinished, grace) for d in digests)
+    return [due for due in found if due is not None]
+
+
+def shifted_clock(start: datetime | None) -> Clock:
+    """The wall clock, or one that read ``start`` when made and runs at the same speed (to try a schedule)."""
+    if start is None:
+        return lambda: datetime.now(UTC)
+    offset = start - datetime.now(UTC)
+    return lambda: datetime.now(UTC) + offset
+
+
+class Runner:
+    """One tick: publish if due, then every due digest; a failing job is logged and tried again next tick."""
+
+    def __init__(self, config: Config, store: Store, *, clock: Clock, sleep: Sleep, stop: threading.Event) -> None:
+        self.config, self.store = config, store
+        self.clock, self.sleep, self.stop = clock, sleep, stop
+        self.last_publish: datetime | None = None
+
+    def tick(self) -> int:
+        """Do what is due now; returns how many jobs failed."""
+        now = self.clock()
+        failed = 0
+        interval = timedelta(minutes=self.config.run.publish_interval_minutes)
+        if self.last_publish is None or now - self.last_publish >= interval:
+            self.last_publish = now
+            failed += not self._job("publish", lambda: self._publish(now))
+        last, unfinished = self.store.last_slots(), self.store.unfinished_digests()
+        for due in due_slots(now, self.config.digests, last, unfinished, self.config.run.grace):
+            if self.stop.is_set():
+                break
+            failed += not self._job(f"digest {due.digest}", lambda due=due: self._digest(due, now))
+        return failed
+
+    def _job(self, name: str, job: Callable[[], None]) -> bool:
+        try:
+            job()
+        except PublisherError as exc:
+            log.error("%s failed: %s; trying again at the next tick", name, str(exc).replace("\n", "; "))
+            return False
+        except Exception:
+            log.exception("%s failed unexpectedly; trying again at the next tick", name)
+            return False
+        return True
+
+    def _publish(self, now: datetime) -> None:
+        report = publish(self.config, now)
+        if report.written or report.removed:
+            for warning in report.warnings:
+                log.warning("publish: %s", warning)
+            log.info(
+                "publish: %d posts; %d feeds written, %d removed, %d unchanged",
+                report.posts, len(report.written), len(report.removed), report.unchanged,
+            )  # fmt: skip
+
+    def _digest(self, due: Due, now: datetime) -> None:
+        digest = self.config.digest(due.digest)
+        if due.skip:
+            with self.store.transaction():
+                for slot, why in due.skip:
+                    self.store.record_skipped(digest.name, slot, now, why)
+            for slot, why in due.skip:
+                log.info("digest %s slot %s: skipped, %s", digest.name, _local(digest, slot), why)
+        if due.send is None and not due.resume:
+            return
+        report = send_digest(
+            self.config, digest.name, now, clock=self.clock, sleep=self.sleep,
+            new_run=due.send is not None, stopping=self.stop.is_set,
+        )  # fmt: skip
+        log.info("digest %s %s", digest.name, _summary(digest, report, self.stop.is_set()))
+
+
+def _local(digest: DigestConfig, slot: datetime) -> str:
+    return f"{slot.astimezone(digest.tz):%Y-%m-%d %H:%M %Z}"
+
+
+def _summary(digest: DigestConfig, report: DeliveryReport, stopped: bool) -> str:
+    plan = report.planned
+    what = f"slot {_local(digest, report.slot)}" if report.slot else "earlier runs"
+    frozen = f"froze {len(plan.messages)} messages; " if plan else ""
+    tail = "; stopped, the rest goes at the next start" if stopped else ""
+    return (
+        f"{what}: {frozen}sent {report.sent}, retried {report.retried}, "
+        f"bounced {len(report.bounced)}, failed {len(report.failed)}{tail}"
+    )
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT only set ``stop``: the message in flight is finished and committed first."""
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def loop(runner: Runner, seconds: int, wait: Callable[[float], object]) -> None:
+    """Tick at once, then every ``seconds`` until ``runner.stop`` is set; ``wait`` returns early on a stop."""
+    ticker = schedule.Scheduler()
+    ticker.every(seconds).seconds.do(runner.tick)
+    runner.tick()
+    while not runner.stop.is_set():
+        ticker.run_pending()
+        wait(max(ticker.idle_seconds or 0.0, 0.0))
+
+
+def run_scheduler(config: Config, *, once: bool, start: datetime | None = None) -> int:
+    """`publisher run`: hold the instance lock, then loop (or tick once); returns the jobs that failed."""
+    stop = threading.Event()
+    clock = shifted_clock(start)
+    busy = "another publisher run is using this state database"
+    with Store(config.state.path) as store, holding(store, "run", busy), stop_on_signals(stop):
+        runner = Runner(config, store, clock=clock, sleep=stop.wait, stop=stop)
+        if once:
+            return runner.tick()
+        log.info("run: started (pid %d); ticking every %d s", os.getpid(), config.run.tick_seconds)
+        loop(runner, config.run.tick_seconds, stop.wait)
+        log.info("run: stopped")
+    return 0

@@ -1,0 +1,171 @@
+"""Web sign-ups: double opt-in through a signed, expiring confirmation link, with rate limits.
+
+A new address gets one thing only, the confirmation e-mail, and stays 'pending'
+(no digests) until its link is used. The link's token is signed over the time
+of the sign-up it answers, so it expires, and it only ever moves 'pending' to
+'active': replayed after an unsubscribe it changes nothing. Confirmation
+e-mails are counted per address and per client, so a form cannot be used to
+flood a mailbox.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from .addresses import parse_mailbox
+from .config import Config
+from .digest import one_line, template_environment
+from .errors import ConfigError, RateLimited, SubscriberError
+from .model import Subscriber
+from .store import Store
+from .subscribers import MANAGE, subscriber_for_token, valid_address
+from .tokens import make_token, token_subscriber
+
+CONFIRM = "confirm"
+CONFIRM_TTL = timedelta(days=2)
+KEEP_SIGNUPS = timedelta(days=30)  # longer than every limit window and CONFIRM_TTL
+CONFIRM_TEMPLATE = "confirm-email.txt.j2"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``count`` confirmation e-mails within ``window``."""
+
+    count: int
+    window: timedelta
+
+
+ADDRESS_LIMIT = Limit(3, timedelta(hours=24))
+CLIENT_LIMIT = Limit(10, timedelta(hours=1))
+
+
+def client_key(remote: str) -> str:
+    """The rate-limit key of a client address; IPv6 by /64, the block one household usually gets."""
+    try:
+        ip = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+
+def digest_choice(config: Config, text: str) -> str | None:
+    """A digest name from a form; empty means every digest."""
+    if not text:
+        return None
+    if text not in {d.name for d in config.digests}:
+        raise SubscriberError(f"there is no digest named {text!r}")
+    return text
+
+
+def _confirm_token(secret: bytes, subscriber: Subscriber, at: datetime) -> str:
+    return make_token(secret, f"{CONFIRM} {at.isoformat()}", subscriber.id, subscriber.address)
+
+
+def request_signup(
+    config: Config,
+    store: Store,
+    secret: bytes,
+    address: str,
+    tags: tuple[str, ...] | None,
+    digest: str | None,
+    client: str,
+    now: datetime,
+) -> EmailMessage:
+    """Record a sign-up and return the confirmation e-mail to send; RateLimited when there were too many.
+
+    An address already active keeps its settings; it gets the e-mail too, whose
+    link then says so, so the page never tells a stranger who is subscribed.
+    """
+    clean = valid_address(address, "address")
+    now = now.astimezone(UTC)
+    with store.transaction():
+        recent = [at for at in store.signup_times(clean) if at > now - ADDRESS_LIMIT.window]
+        if len(recent) >= ADDRESS_LIMIT.count:
+            raise RateLimited(f"{clean} has been sent {len(recent)} confirmation e-mails today; try again tomorrow")
+        if store.client_signups(client, now - CLIENT_LIMIT.window) >= CLIENT_LIMIT.count:
+            raise RateLimited("too many sign-ups from your network in the last hour; try again later")
+        subscriber = store.subscriber(clean)
+        if subscriber is None:
+            store.insert_subscribers([Subscriber(0, clean, "", tags, "pending", now)])
+            subscriber = store.subscriber(clean)
+            assert subscriber is not None
+        if subscriber.status != "active":
+            store.set_subscriber_status(subscriber.id, "pending")
+            store.set_preferences(subscriber.id, tags, digest)
+        store.record_signup(clean, client, now, now - KEEP_SIGNUPS)
+    return confirmation_message(config, subscriber, _confirm_token(secret, subscriber, now), now)
+
+
+def confirmation_message(config: Config, subscriber: Subscriber, token: str, now: datetime) -> EmailMessage:
+    """The plain-text e-mail whose link activates a subscription, from the first digest's sender."""
+    if not config.digests:
+        raise ConfigError("config: no [[digests]] configured; there is nothing to subscribe to")
+    sender_name, sender = parse_mailbox(config.digests[0].from_address)
+    url = f"{config.web.base_url}confirm?token={token}"
+    text = (
+        template_environment(config)
+        .get_template(CONFIRM_TEMPLATE)
+        .render(site=config.site, address=subscriber.address, confirm_url=url, hours=CONFIRM_TTL // timedelta(hours=1))
+    )
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = Address(display_name=sender_name, addr_spec=sender)
+    msg["To"] = Address(addr_spec=subscriber.address)
+    msg["Subject"] = one_line(f"Confirm your subscription to {config.site.title}")
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = make_msgid("confirm", domain=config.site.domain)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text, charset="utf-8")
+    return msg
+
+
+def check_confirmation(store: Store, secret: bytes, token: str, now: datetime) -> Subscriber:
+    """The subscriber a confirmation link is for; SubscriberError when forged, expired or used up."""
+    subscriber = store.subscriber_by_id(token_subscriber(token))
+    if subscriber is None:
+        raise SubscriberError("this link names no current subscriber; sign up again on the front page")
+    times = [
+        at
+        for at in store.signup_times(subscriber.address)
+        if hmac.compare_digest(_confirm_token(secret, subscriber, at).encode(), token.encode())
+    ]
+    if not times:
+        raise SubscriberError("this confirmation link is not valid: it was altered or is too old")
+    if subscriber.status not in ("pending", "active"):
+        raise SubscriberError(
+            f"this confirmation link was used before and the address is now {subscriber.status}; "
+            "sign up again on the front page"
+        )
+    if subscriber.status == "pending" and now.astimezone(UTC) - times[0] > CONFIRM_TTL:
+        raise SubscriberError("this confirmation link has expired; sign up again on the front page")
+    return subscriber
+
+
+def confirm_signup(store: Store, secret: bytes, token: str, now: datetime) -> tuple[Subscriber, bool]:
+    """Activate a pending subscriber; (subscriber, False) when it was active already (a replayed link)."""
+    with store.transaction():
+        subscriber = check_confirmation(store, secret, token, now)
+        if subscriber.status == "active":
+            return subscriber, False
+        store.confirm_subscriber(subscriber.id, now)
+    return store.subscriber_by_id(subscriber.id), True  # type: ignore[return-value]
+
+
+def manage_token(secret: bytes, subscriber: Subscriber) -> str:
+    return make_token(secret, MANAGE, subscriber.id, subscriber.address)
+
+
+def update_preferences(
+    store: Store, secret: bytes, token: str, tags: tuple[str, ...] | None, digest: str | None
+) -> Subscriber:
+    """What the manage page's Save button does: new tags and digest, status unchanged."""
+    with store.transaction():
+        subscriber = subscriber_for_token(store, secret, MANAGE, token)
+        store.set_preferences(subscriber.id, tags, digest)
+    return store.subscriber_by_id(subscriber.id)  # type: ignore[return-value]

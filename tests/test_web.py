@@ -1,0 +1,392 @@
+"""The subscription web app through Flask's test client, a real state file and a real SMTP server."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import lxml.html
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from publisher.delivery import send_digest
+from publisher.errors import ConfigError
+from publisher.store import Store
+from publisher.subscribers import MANAGE, UNSUBSCRIBE
+from publisher.tokens import make_token
+from publisher.web import create_app
+
+from .conftest import NOW
+from .digest_helpers import SECRET, FakeClock, published_site, secret, subscribe
+from .mailserver import free_port
+from .web_helpers import Web, confirm_link, csrf_of, form_action, local, web
+
+__all__ = ["secret", "web"]  # fixtures, imported so pytest finds them here
+
+FORGED = ["1.AAAAAAAAAAAAAAAAAAAAAA", "1.", "not-a-token", "", "99.AAAAAAAAAAAAAAAAAAAAAA", "1.A\u00e9"]
+
+
+def _sign_up(client: FlaskClient, email: str, tags: tuple[str, ...] = (), digest: str = "", **kw):
+    page = client.get("/").get_data(as_text=True)
+    return client.post(
+        "/subscribe", data={"csrf": csrf_of(page), "email": email, "tag": list(tags), "digest": digest}, **kw
+    )
+
+
+def _subscriber(web: Web, address: str):
+    with Store(web.site.config.state.path) as store:
+        found = store.subscriber(address)
+        return found, store.subscriber_digest(found.id) if found else None
+
+
+def _press(client: FlaskClient, url: str, label: str, **extra: str):
+    """Open a page and press its button, as a reader would."""
+    page = client.get(url)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    return client.post(form_action(html, label), data={"csrf": csrf_of(html), **extra})
+
+
+def _text(response) -> str:
+    return lxml.html.document_fromstring(response.get_data(as_text=True)).text_content()
+
+
+def test_front_page_lists_tags_feeds_and_the_form_escaped(web: Web) -> None:
+    web.site.post("evil.md", 'title: Evil\ndate: 2026-11-19 09:00\ntags: ["<script>alert(1)</script>", UNPoA]')
+    (web.site.root / "content" / "broken.md").write_text("---\ntitle: [unclosed\n---\n")
+    response = web.app.test_client().get("/")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    tree = lxml.html.document_fromstring(html)
+    rows = {r.xpath("td")[0].text_content(): r.xpath("td")[1].text_content() for r in tree.xpath("//tbody/tr")}
+    assert rows == {"<script>alert(1)</script>": "1", "ATT": "2", "Libya": "1", "UNPoA": "3"}
+    alternates = {(el.get("type"), el.get("href")) for el in tree.xpath("//head/link[@rel='alternate']")}
+    assert ("application/atom+xml", "/feeds/atom.xml") in alternates
+    assert ("application/rss+xml", "/feeds/tags/unpoa/rss.xml") in alternates
+    assert len(alternates) == 2 + 2 * 4
+    assert tree.xpath("//form[@action='/subscribe']//input[@name='email' and @type='email']")
+    assert [el.get("value") for el in tree.xpath("//input[@name='tag']")] == [
+        "script-alert-1-script",
+        "att",
+        "libya",
+        "unpoa",
+    ]
+    assert {el.get("value") for el in tree.xpath("//input[@name='digest']")} == {"", "daily", "weekly"}
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_double_opt_in_sends_only_the_confirmation_until_the_link_is_used(web: Web, secret: bytes) -> None:
+    client = web.app.test_client()
+    response = _sign_up(client, "Alice@Example.ORG", ("unpoa",), "daily")
+    assert response.status_code == 200 and "Check your inbox" in _text(response)
+    assert len(web.mail.received) == 1
+    (msg,) = web.mail.messages()
+    assert msg["To"].addresses[0].addr_spec == "Alice@example.org"
+    assert msg["Subject"] == "Confirm your subscription to Test Site"
+    pending, digest = _subscriber(web, "alice@example.org")
+    assert (pending.status, pending.tags, digest) == ("pending", ("unpoa",), "daily")
+
+    clock = FakeClock()
+    assert send_digest(web.site.config, "daily", NOW, clock=clock.now, sleep=clock.sleep).sent == 0
+    assert len(web.mail.received) == 1  # nothing but the confirmation before the link is used
+
+    link = local(confirm_link(msg))
+    page = client.get(link)
+    assert page.status_code == 200 and "Confirm" in _text(page)
+    assert _subscriber(web, "alice@example.org")[0].status == "pending"  # opening the link changes nothing
+
+    confirmed = _press(web.app.test_client(), link, "Confirm")  # another browser: the link is the authority
+    assert confirmed.status_code == 200 and "Your subscription is active" in _text(confirmed)
+    active = _subscriber(web, "alice@example.org")[0]
+    assert active.status == "active" and active.confirmed == NOW
+
+    web.clock.at = NOW + timedelta(hours=1)
+    csrf = csrf_of(client.get("/").get_data(as_text=True))
+    for replay in (client.get(link), client.post(link, data={"csrf": csrf})):
+        assert replay.status_code == 200 and "subscribed already" in _text(replay)
+    assert _subscriber(web, "alice@example.org")[0].confirmed == NOW  # the replay changed nothing
+
+    tomorrow = NOW + timedelta(days=1)  # the next slot: today's was frozen without her
+    assert send_digest(web.site.config, "daily", tomorrow, clock=clock.now, sleep=clock.sleep).sent == 1
+    with Store(web.site.config.state.path) as store:
+        assert "alice@example.org" not in {s.address for s, _ in store.active_subscribers("weekly")}
+
+
+def test_confirmation_links_expire_and_cannot_revive_an_unsubscribed_address(web: Web) -> None:
+    client = web.app.test_client()
+    _sign_up(client, "bob@example.com")
+    old = local(confirm_link(web.mail.messages()[0]))
+    web.clock.at = NOW + timedelta(days=3)
+    for response in (client.get(old), client.post(old, data={"csrf": csrf_of(client.get("/").get_data(True))})):
+        assert response.status_code == 400 and "expired" in _text(response)
+    assert _subscriber(web, "bob@example.com")[0].status == "pending"
+
+    _sign_up(client, "bob@example.com")
+    fresh = local(confirm_link(web.mail.messages()[1]))
+    assert "active" in _text(_press(client, fresh, "Confirm"))
+    bob = _subscriber(web, "bob@example.com")[0]
+    token = make_token(SECRET.encode(), UNSUBSCRIBE, bob.id, bob.address)
+    assert client.post(f"/unsubscribe?token={token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+
+    replay = client.get(fresh)
+    assert replay.status_code == 400 and "now unsubscribed" in _text(replay)
+    assert _subscriber(web, "bob@example.com")[0].status == "unsubscribed"
+
+
+@pytest.mark.parametrize("route", ["/confirm", "/unsubscribe", "/manage"])
+def test_forged_tokens_get_a_clear_page_and_change_nothing(web: Web, route: str) -> None:
+    subscribe(web.site, ("carol@example.net", "Carol", []))
+    client = web.app.test_client()
+    csrf = csrf_of(client.get("/").get_data(as_text=True))
+    carol = _subscriber(web, "carol@example.net")[0]
+    wrong_purpose = {"/confirm": UNSUBSCRIBE, "/unsubscribe": MANAGE, "/manage": UNSUBSCRIBE}[route]
+    other_secret = make_token(b"another-secret-0123456789", wrong_purpose, carol.id, carol.address)
+    for token in [*FORGED, make_token(SECRET.encode(), wrong_purpose, carol.id, carol.address), other_secret]:
+        for response in (
+            client.get(route, query_string={"token": token}),
+            client.post(route, query_string={"token": token}, data={"csrf": csrf, "action": "unsubscribe"}),
+            client.post(route, query_string={"token": token}, data={"List-Unsubscribe": "One-Click"}),
+        ):
+            text = _text(response)
+            assert response.status_code == 400, (token, response.status_code, text)
+            assert ("That did not work" in text or "reload the page" in text) and "Traceback" not in text
+    assert _subscriber(web, "carol@example.net")[0].status == "active"
+
+
+def test_one_click_unsubscribe_from_a_real_digest_without_cookies(web: Web, secret: bytes) -> None:
+    subscribe(web.site, ("dave@example.org", "", []), ("erin@example.org", "", []))
+    clock = FakeClock()
+    assert send_digest(web.site.config, "daily", NOW, clock=clock.now, sleep=clock.sleep).sent == 2
+    for msg in web.mail.messages():
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    links = {
+        m["To"].addresses[0].addr_spec: local(m["List-Unsubscribe"].split(",")[0].strip(" <>"))
+        for m in web.mail.messages()
+    }
+
+    scanner = web.app.test_client(use_cookies=False)  # a mail scanner follows every link
+    for method in (scanner.get, scanner.head):
+        assert method(links["dave@example.org"]).status_code == 200
+    assert _subscriber(web, "dave@example.org")[0].status == "active"  # a GET never unsubscribes
+
+    mail_client = web.app.test_client(use_cookies=False)  # RFC 8058: no cookie, no CSRF field, no login
+    response = mail_client.post(links["dave@example.org"], data="List-Unsubscribe=One-Click",
+                                content_type="application/x-www-form-urlencoded")  # fmt: skip
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    response = mail_client.post(links["erin@example.org"], data={"List-Unsubscribe": "One-Click"},
+                                content_type="multipart/form-data")  # fmt: skip
+    assert response.status_code == 200
+    assert mail_client.post(links["dave@example.org"], data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert {_subscriber(web, a)[0].status for a in links} == {"unsubscribed"}
+    assert "no more digests" in _text(scanner.get(links["dave@example.org"]))
+
+
+def test_unsubscribe_page_button_needs_its_csrf_field(web: Web) -> None:
+    subscribe(web.site, ("frank@example.org", "", []))
+    frank = _subscriber(web, "frank@example.org")[0]
+    url = f"/unsubscribe?token={make_token(SECRET.encode(), UNSUBSCRIBE, frank.id, frank.address)}"
+    client = web.app.test_client()
+    client.get(url)  # the cookie is set
+    assert client.post(url, data={}).status_code == 400
+    assert client.post(url, data={"csrf": "forged"}).status_code == 400
+    assert _subscriber(web, "frank@example.org")[0].status == "active"
+    response = _press(client, url, "Unsubscribe")
+    assert response.status_code == 200 and "You are unsubscribed" in _text(response)
+    assert _subscriber(web, "frank@example.org")[0].status == "unsubscribed"
+
+
+def test_forms_without_a_valid_csrf_token_are_rejected(web: Web) -> None:
+    client = web.app.test_client()
+    attacker = web.app.test_client()
+    their_token = csrf_of(attacker.get("/").get_data(as_text=True))  # valid for the attacker's cookie only
+    client.get("/")
+    for data in ({}, {"csrf": ""}, {"csrf": their_token}, {"csrf": their_token + "x"}):
+        response = client.post("/subscribe", data={**data, "email": "grace@example.org"})
+        assert response.status_code == 400 and "reload the page" in _text(response)
+    no_cookie = web.app.test_client(use_cookies=False)
+    assert no_cookie.post("/subscribe", data={"csrf": their_token, "email": "grace@example.org"}).status_code == 400
+    assert not web.mail.received and _subscriber(web, "grace@example.org")[0] is None
+
+    subscribe(web.site, ("heidi@example.org", "", ["ATT"]))
+    heidi = _subscriber(web, "heidi@example.org")[0]
+    url = f"/manage?token={make_token(SECRET.encode(), MANAGE, heidi.id, heidi.address)}"
+    for action in ("save", "unsubscribe"):
+        assert client.post(url, data={"csrf": their_token, "action": action, "tag": ["libya"]}).status_code == 400
+    assert _subscriber(web, "heidi@example.org")[0] == heidi
+
+
+def test_manage_changes_tags_and_digest_and_unsubscribes_from_all(web: Web) -> None:
+    subscribe(web.site, ("ivan@example.org", "Ivan", ["ATT"]))
+    ivan = _subscriber(web, "ivan@example.org")[0]
+    url = f"/manage?token={make_token(SECRET.encode(), MANAGE, ivan.id, ivan.address)}"
+    client = web.app.test_client()
+    tree = lxml.html.document_fromstring(client.get(url).get_data(as_text=True))
+    assert tree.xpath("//input[@name='tag' and @checked]/@value") == ["att"]
+    assert tree.xpath("//input[@name='digest' and @checked]/@value") == [""]
+
+    response = _press(client, url, "Save", action="save", tag=["libya", "unpoa"], digest="weekly")
+    assert response.status_code == 200 and "Saved." in _text(response)
+    ivan, digest = _subscriber(web, "ivan@example.org")
+    assert (ivan.tags, digest, ivan.status) == (("libya", "unpoa"), "weekly", "active")
+    with Store(web.site.config.state.path) as store:
+        assert [s.address for s, _ in store.active_subscribers("weekly")] == ["ivan@example.org"]
+        assert store.active_subscribers("daily") == []
+
+    assert _press(client, url, "Save", action="save", digest="monthly").status_code == 400  # no such digest
+    assert _press(client, url, "Save", action="save").status_code == 200  # nothing ticked: every tag, every digest
+    assert _subscriber(web, "ivan@example.org") == (dataclasses.replace(ivan, tags=None), None)
+
+    response = _press(client, url, "Unsubscribe from all", action="unsubscribe")
+    assert "is unsubscribed" in _text(response)
+    assert _subscriber(web, "ivan@example.org")[0].status == "unsubscribed"
+
+
+def test_sign_ups_are_rate_limited_per_address_and_per_client(web: Web) -> None:
+    client = web.app.test_client()
+    for _ in range(3):
+        assert _sign_up(client, "judy@example.org").status_code == 200
+    refused = _sign_up(client, "JUDY@example.org")
+    assert refused.status_code == 429 and "try again tomorrow" in _text(refused)
+    assert len(web.mail.received) == 3
+    web.clock.at = NOW + timedelta(hours=25)
+    assert _sign_up(client, "judy@example.org").status_code == 200
+
+    crowd = web.app.test_client()
+    crowd.environ_base["REMOTE_ADDR"] = "2001:db8::1"
+    for n in range(10):
+        assert _sign_up(crowd, f"reader{n}@example.org").status_code == 200
+    crowd.environ_base["REMOTE_ADDR"] = "2001:db8::2"  # the same /64
+    refused = _sign_up(crowd, "reader10@example.org")
+    assert refused.status_code == 429 and "your network" in _text(refused)
+    assert _sign_up(client, "reader10@example.org").status_code == 200  # another client is not affected
+    assert len(web.mail.received) == 3 + 1 + 10 + 1
+
+
+def test_bad_address_and_unreachable_mail_server_get_clear_pages(tmp_path: Path) -> None:
+    site = published_site(tmp_path / "site", free_port())  # nobody listens there
+    client = create_app(site.config, secret=SECRET.encode(), now=lambda: NOW).test_client()
+    response = _sign_up(client, "not an address")
+    assert response.status_code == 400 and "not a valid e-mail address" in _text(response)
+    response = _sign_up(client, "kim@example.org")
+    assert response.status_code == 503 and "cannot connect" in _text(response)
+    unknown = client.get("/nowhere")
+    assert unknown.status_code == 404 and "Not Found" in _text(unknown) and unknown.mimetype == "text/html"
+
+
+def test_feeds_are_served_with_types_validators_and_304(web: Web) -> None:
+    client = web.app.test_client()
+    feeds = web.site.feeds
+    for path, media_type in (("atom.xml", "application/atom+xml"), ("tags/unpoa/rss.xml", "application/rss+xml")):
+        response = client.get(f"/feeds/{path}")
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == f"{media_type}; charset=utf-8"
+        assert response.data == (feeds / path).read_bytes()
+        etag, modified = response.headers["ETag"], response.headers["Last-Modified"]
+        assert "max-age=300" in response.headers["Cache-Control"]
+        for headers in ({"If-None-Match": etag}, {"If-Modified-Since": modified}):
+            again = client.get(f"/feeds/{path}", headers=headers)
+            assert again.status_code == 304 and again.data == b""
+        assert client.get(f"/feeds/{path}", headers={"If-None-Match": '"stale"'}).status_code == 200
+
+    (web.site.root / "secret.txt").write_text("secret")
+    (feeds / "notes.txt").write_text("not a feed")
+    for path in ("../config.toml", "%2e%2e/config.toml", "tags/../../config.toml", "..%2fsecret.txt", "notes.txt",
+                 "tags/nope/atom.xml", "tags/unpoa/json.xml", "/etc/passwd"):  # fmt: skip
+        response = client.get(f"/feeds/{path}")
+        assert response.status_code == 404, path
+        assert b"secret" not in response.data
+
+
+def test_a_missing_secret_or_smtp_password_stops_the_start_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from publisher.cli import run
+
+    site = published_site(tmp_path / "site")
+    monkeypatch.delenv("PUBLISHER_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="PUBLISHER_SECRET"):
+        create_app(site.config)
+    assert run(["--site", str(site.root), "serve"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("publisher: environment: PUBLISHER_SECRET") and error.count("\n") == 1
+    monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
+    needs_login = published_site(tmp_path / "login")
+    text = (
+        (needs_login.root / "config.toml")
+        .read_text()
+        .replace('security = "none"', 'security = "none"\nusername = "u"\npassword_env = "SMTP_PW"')
+    )
+    (needs_login.root / "config.toml").write_text(text)
+    monkeypatch.delenv("SMTP_PW", raising=False)
+    with pytest.raises(ConfigError, match="SMTP_PW"):
+        create_app(needs_login.config)
+
+
+def test_production_app_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import publisher.web as web_module
+
+    site = published_site(tmp_path / "site")
+    monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
+    monkeypatch.setenv("PUBLISHER_CONFIG", str(site.root / "config.toml"))
+    monkeypatch.setenv("PUBLISHER_PROXIES", "1")
+    web_module._default_app.cache_clear()
+    app = web_module.app
+    assert isinstance(app, Flask) and web_module.app is app
+    response = app.test_client().get(
+        "/", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Prefix": "/blog"}
+    )
+    assert 'action="/blog/subscribe"' in response.get_data(as_text=True)
+    assert "Secure" in response.headers["Set-Cookie"]
+    web_module._default_app.cache_clear()
+    monkeypatch.setenv("PUBLISHER_PROXIES", "lots")
+    with pytest.raises(ConfigError, match="PUBLISHER_PROXIES"):
+        web_module.app_from_environment()
+
+
+def test_publisher_serve_runs_the_app(tmp_path: Path) -> None:
+    site = published_site(tmp_path / "site")
+    port = free_port()
+    code = "import sys; from publisher.cli import run; sys.exit(run(sys.argv[1:]))"
+    env = {**os.environ, "PUBLISHER_SECRET": SECRET}
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "--site", str(site.root), "serve", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        for line in server.stderr:  # blocks until werkzeug says it is listening
+            if "Running on" in line:
+                break
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/feeds/atom.xml", timeout=10) as response:
+            assert response.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_signing_up_an_active_address_keeps_its_settings_and_tells_no_stranger(web: Web) -> None:
+    subscribe(web.site, ("liam@example.org", "Liam", ["ATT"]))
+    before = _subscriber(web, "liam@example.org")
+    client = web.app.test_client()
+    stranger = _sign_up(client, "liam@example.org", ("libya",), "weekly")
+    newcomer = _sign_up(client, "mia@example.org", ("libya",), "weekly")
+    assert _text(stranger).replace("liam", "mia") == _text(newcomer)  # the same page either way
+    assert _subscriber(web, "liam@example.org") == before
+    link = local(confirm_link(web.mail.messages()[0]))
+    response = client.get(link)
+    assert "subscribed already" in _text(response) and "Manage your subscription" in _text(response)
+    assert _subscriber(web, "liam@example.org") == before
+    for path in ("/feeds", "/feeds/", "/feeds//atom.xml", "/feeds/./atom.xml/"):
+        assert client.get(path).status_code == 404, path  # nothing redirects
