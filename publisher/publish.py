@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -264,33 +265,25 @@ def publish(
         live = collect(config, store, now, report, keep_going=keep_going, files=files)
         plan = plan_feeds(config, live)
         report.warnings += _equal_updated_warnings(plan)
-        entries: dict[str, FeedEntry] = {}
         wanted: set[str] = set()
-        for number, (spec, feed_posts) in enumerate(plan, 1):
+        jobs: list[FeedJob] = []
+        for spec, feed_posts in plan:
             inputs_of_feed = [(p.revision, [t.name for t in p.tags]) for p in feed_posts]
             for fmt in config.feeds.formats:
                 rel = spec.path(fmt)
                 wanted.add(rel)
                 digest = _fingerprint(feed_key, spec, fmt, inputs_of_feed)
-                target = out / rel
                 record = records.get(rel)
-                if not force and record and record.digest == digest and _same_stat(target, record):
-                    report.unchanged += 1
-                    continue
-                feed_entries = [
-                    entries[p.id] if p.id in entries else entries.setdefault(p.id, build_entry(config, p))
-                    for p in feed_posts
-                ]
-                data = render_feed(config, spec, feed_entries, feed_posts, fmt)
-                if _read(target) == data:
+                if not force and record and record.digest == digest and _same_stat(out / rel, record):
                     report.unchanged += 1
                 else:
-                    write_atomically(target, data)
-                    report.written.append(rel)
-                stat = target.stat()
-                store.put_feed(rel, FeedRecord(digest, stat.st_mtime_ns, stat.st_size))
-            if progress:
-                progress("writing feeds", number, len(plan))
+                    jobs.append(FeedJob(spec, fmt, tuple(feed_posts), digest))
+        for job, written, record in _write_feeds(config, jobs, progress):
+            if written:
+                report.written.append(job.spec.path(job.fmt))
+            else:
+                report.unchanged += 1
+            store.put_feed(job.spec.path(job.fmt), record)
         for rel in sorted(set(records) - wanted):
             _remove_feed(out, rel)
             store.forget_feed(rel)
@@ -300,6 +293,82 @@ def publish(
             _remember(store, inputs, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass(frozen=True)
+class FeedJob:
+    """One feed file to render: which feed, which format, its posts and the digest of its inputs."""
+
+    spec: FeedSpec
+    fmt: str
+    posts: tuple[Post, ...]
+    digest: str
+
+
+PARALLEL_FEEDS = 200  # feeds to render above which every core takes a share
+_jobs_for_workers: tuple[Config, list[FeedJob]] | None = None  # inherited by forked workers
+
+
+def _render_and_write(config: Config, jobs: list[FeedJob]) -> list[tuple[bool, FeedRecord]]:
+    """Render each feed and write it unless the file already holds these bytes."""
+    entries: dict[str, FeedEntry] = {}
+    done = []
+    for job in jobs:
+        feed_entries = [
+            entries[p.id] if p.id in entries else entries.setdefault(p.id, build_entry(config, p)) for p in job.posts
+        ]
+        data = render_feed(config, job.spec, feed_entries, list(job.posts), job.fmt)
+        target = config.feeds.folder / job.spec.path(job.fmt)
+        written = _read(target) != data
+        if written:
+            write_atomically(target, data)
+        stat = target.stat()
+        done.append((written, FeedRecord(job.digest, stat.st_mtime_ns, stat.st_size)))
+    return done
+
+
+def _worker_share(share: range) -> list[tuple[bool, FeedRecord]]:
+    assert _jobs_for_workers is not None
+    config, jobs = _jobs_for_workers
+    return _render_and_write(config, [jobs[i] for i in share])
+
+
+def _write_feeds(
+    config: Config, jobs: list[FeedJob], progress: Progress | None
+) -> Iterator[tuple[FeedJob, bool, FeedRecord]]:
+    """Render and write the feeds that changed; a full publish of a large site uses every core.
+
+    Workers are forked, so they inherit the posts instead of receiving them pickled;
+    each takes batches of the job list, and the ledger is written here, in the parent.
+    """
+    global _jobs_for_workers
+    cores = os.cpu_count() or 1
+    batch = 50
+    if len(jobs) < PARALLEL_FEEDS or cores < 2:
+        batches = [range(i, min(i + batch, len(jobs))) for i in range(0, len(jobs), batch)]
+        results = (_render_and_write(config, [jobs[i] for i in share]) for share in batches)
+        yield from _report(jobs, batches, results, progress)
+        return
+    _jobs_for_workers = (config, jobs)
+    try:
+        batches = [range(i, min(i + batch, len(jobs))) for i in range(0, len(jobs), batch)]
+        with ProcessPoolExecutor(max_workers=cores, mp_context=multiprocessing.get_context("fork")) as pool:
+            yield from _report(jobs, batches, pool.map(_worker_share, batches), progress)
+    finally:
+        _jobs_for_workers = None
+
+
+def _report(
+    jobs: list[FeedJob],
+    batches: list[range],
+    results: Iterable[list[tuple[bool, FeedRecord]]],
+    progress: Progress | None,
+) -> Iterator[tuple[FeedJob, bool, FeedRecord]]:
+    for number, (share, done) in enumerate(zip(batches, results, strict=True), 1):
+        for index, (written, record) in zip(share, done, strict=True):
+            yield jobs[index], written, record
+        if progress:
+            progress("writing feeds", number, len(batches))
 
 
 def _remember(store: Store, inputs: str, report: PublishReport) -> None:

@@ -167,3 +167,10 @@ def test_broken_files_name_path_line_and_problem(site: Site, text: bytes, line: 
     assert problem.path == "content/broken.md"
     assert problem.line == line
     assert message in problem.message
+
+
+@pytest.mark.parametrize("body", ["[`", "a[`b", "`` ` ``", "[x](", "<", "*" * 500, "> " * 300, "- " * 200])
+def test_markdown_corner_cases_render(site: Site, body: str) -> None:
+    # "[`" crashed the Rust markdown-it port with a panic; any text must simply render.
+    post = _post(site, "edge.md", "title: T\ndate: 2012-01-01", body)
+    assert isinstance(post.html, str)
