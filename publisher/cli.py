@@ -95,7 +95,7 @@ def init(folder: Path) -> None:
 
 @main.command("publish")
 @click.option("--keep-going", is_flag=True, help="Publish the good posts even when some files are broken.")
-@click.option("--force", is_flag=True, help="Render every feed again, e.g. after upgrading publisher.")
+@click.option("--force", is_flag=True, help="Read every post and render every feed again.")
 @click.option("--now", "now_text", metavar="ISO-TIME", help="Publish as of this time instead of the clock's.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @pass_context

@@ -21,6 +21,8 @@ from .model import Author, slugify
 CONFIG_NAME = "config.toml"
 FEED_FORMATS = ("atom", "rss")
 PERMALINK_FIELDS = ("year", "month", "day", "slug")
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 characters only
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # BCP 47, as feeds and xml:lang take it
 _SECTIONS = ("site", "content", "feeds", "state", "smtp", "digests", "web", "run")
 SMTP_SECURITY = {"starttls": 587, "tls": 465, "none": 25}  # -> default port
 SCHEDULES = ("daily", "weekly", "monthly")
@@ -230,7 +232,19 @@ def _http_url(section: _Section, key: str, default: Any, schemes: tuple[str, ...
         raise ConfigError(f"config: {section.name}.{key} = {value!r}: expected an absolute {' or '.join(schemes)} URL")
     if parts.query or parts.fragment:
         raise ConfigError(f"config: {section.name}.{key} = {value!r}: expected no query or fragment")
+    if not _URL_CHARS.fullmatch(value):
+        raise ConfigError(
+            f"config: {section.name}.{key} = {value!r}: expected a URL without spaces or quotes (write %20 for a space)"
+        )
     return value if value.endswith("/") else value + "/"
+
+
+def _text(section: _Section, key: str, what: str, default: Any = ...) -> str:
+    """A string that must say something: an empty title or name would make invalid feeds."""
+    value = section.get(key, str, default, what=what)
+    if not value.strip():
+        raise ConfigError(f"config: {section.name}.{key} is empty; expected {what}")
+    return value.strip()
 
 
 def _site(data: Any) -> SiteConfig:
@@ -239,12 +253,14 @@ def _site(data: Any) -> SiteConfig:
     timezone = _timezone(s, "timezone", "UTC")
     author = _Section(s.get("author", dict, what="a table with name and optional email"), "site.author")
     default_author = Author(
-        name=author.get("name", str, what="the default author's name"), email=author.get("email", str, None)
+        name=_text(author, "name", "the default author's name"), email=author.get("email", str, None)
     )
     author.finish({"name", "email"})
     language = s.get("language", str, "en")
+    if not _LANGUAGE.fullmatch(language):
+        raise ConfigError(f"config: site.language = {language!r}: expected a language tag such as 'en' or 'pt-BR'")
     site = SiteConfig(
-        title=s.get("title", str, what="the site's title"),
+        title=_text(s, "title", "the site's title"),
         subtitle=s.get("subtitle", str, ""),
         base_url=base_url,
         language=language,

@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -30,6 +30,9 @@ from .model import Author, Post, Tag, slugify
 # XML 1.0 Char production, minus the C1 controls and non-characters it discourages.
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufdcf\ufdf0-\ufffd\U00010000-\U0010ffff]")
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-")
+_LOOSE_DATE = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$", re.I
+)
 _TOML_LINE = re.compile(r"at line (\d+)")
 _TAG_RE = re.compile(r"<(/?)([a-zA-Z0-9]*)[^>]*>")
 _INLINE = frozenset(
@@ -62,11 +65,13 @@ _INLINE = frozenset(
         "var",
     ]
 )
+_INLINE_MARKUP = re.compile(r"</?(?:" + "|".join(sorted(_INLINE)) + r")\b[^<>]*>", re.I)
 _SPACE = re.compile(r"[ \t\n\r\f\v]+")  # ASCII only: a no-break space is the author's choice
 _FIRST_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.S)
 SUMMARY_LENGTH = 300
 # nh3 writes every attribute as name="value"; these are the ones holding a URL that is
 # not yet absolute.
+_RAW_TEXT_OPEN = re.compile(r"<(script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext)\b", re.I)
 _START_TAG = re.compile(r"<[a-zA-Z][^>]*>")
 _URL_ATTRIBUTE = re.compile(r'(?<=\s)(href|src|cite)="(?!https?://)([^"]*)"')
 
@@ -81,13 +86,14 @@ _YamlLoader.yaml_implicit_resolvers = {
 }
 
 
-
 def render_markdown(body: str) -> str:
     """CommonMark plus tables, via GitHub's cmark-gfm (C: fast, and fuzzed for years).
 
     Raw HTML passes through here ("unsafe") because sanitize_html cleans it next.
     """
     return cmark.markdown_to_html_with_extensions(body, options=cmark.Options.CMARK_OPT_UNSAFE, extensions=["table"])
+
+
 _allowed_attributes = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
 _allowed_attributes["*"] = {"dir", "lang", "title"}
 _cleaner = nh3.Cleaner(attributes=_allowed_attributes, link_rel=None)
@@ -123,7 +129,13 @@ def content_files(folder: Path) -> list[SourceFile]:
         prefix = os.path.relpath(top, folder).replace(os.sep, "/")
         for name in names:
             if name.endswith(".md") and not name.startswith((".", "_")):
-                stat = os.stat(os.path.join(top, name))
+                try:  # a link to nowhere is still listed, so that reading it reports the problem
+                    stat = os.stat(path := os.path.join(top, name))
+                except FileNotFoundError:
+                    try:
+                        stat = os.lstat(path)
+                    except FileNotFoundError:
+                        continue  # deleted while we looked
                 rel = name if prefix == "." else f"{prefix}/{name}"
                 found.append(SourceFile(rel, stat.st_mtime_ns, stat.st_size))
     found.sort(key=lambda f: f.rel)
@@ -139,7 +151,29 @@ def sanitize_html(body: str, base_url: str) -> str:
     def in_tag(match: re.Match[str]) -> str:
         return _URL_ATTRIBUTE.sub(absolute, match.group(0))
 
-    return _START_TAG.sub(in_tag, _cleaner.clean(body))
+    return _START_TAG.sub(in_tag, _cleaner.clean(_defuse_unclosed(body)))
+
+
+def _defuse_unclosed(body: str) -> str:
+    """Text that merely mentions <script> (no </script> before the paragraph ends) stays text.
+
+    An HTML parser reads everything after such a tag as the element's content, and
+    the sanitiser then drops it: the rest of the post would silently vanish.
+    """
+
+    def defuse(match: re.Match[str]) -> str:
+        name = match.group(1)
+        following = re.search(rf"</{name}\s*>|</p>|<{name}\b", body[match.end() :], re.I)
+        closed = following is not None and following.group(0).lower().startswith(f"</{name.lower()}")
+        return match.group(0) if closed else "&lt;" + match.group(0)[1:]
+
+    return _RAW_TEXT_OPEN.sub(defuse, body)
+
+
+def plain_text(text: str) -> str:
+    """Titles, tags, names and summaries are text: inline HTML tags go, entities become
+    characters (as Hugo, Jekyll and WordPress users write them), whitespace collapses."""
+    return _SPACE.sub(" ", clean_text(html.unescape(_INLINE_MARKUP.sub("", clean_text(text))))).strip()
 
 
 def html_to_text(fragment: str) -> str:
@@ -221,7 +255,7 @@ def _string_list(fields: _Fields, key: str, value: Any) -> list[str]:
     for item in items:
         if isinstance(item, dict | list):
             raise fields.fail(key, f"{key}: expected plain names, got {item!r}")
-        name = _SPACE.sub(" ", clean_text(str(item))).strip()
+        name = plain_text(str(item))
         if name:
             out.append(name)
     return out
@@ -232,13 +266,13 @@ def _author(fields: _Fields, key: str, value: Any) -> Author:
         name, mail = value.get("name"), value.get("email")
         if not isinstance(name, str) or not name.strip():
             raise fields.fail(key, f"{key}: an author table needs a name, got {value!r}")
-        return Author(clean_text(name).strip(), clean_text(str(mail)).strip() if mail else None)
+        return Author(plain_text(name), clean_text(str(mail)).strip() if mail else None)
     if not isinstance(value, str):
         raise fields.fail(key, f"{key}: expected a name, got {value!r}")
     name, mail = email.utils.parseaddr(value)
     if mail and "@" in mail and "<" in value:
-        return Author(clean_text(name or mail).strip(), clean_text(mail))
-    return Author(clean_text(value).strip())
+        return Author(plain_text(name or mail), clean_text(mail))
+    return Author(plain_text(value))
 
 
 def _authors(fields: _Fields, default: Author) -> tuple[Author, ...]:
@@ -258,35 +292,52 @@ def _authors(fields: _Fields, default: Author) -> tuple[Author, ...]:
 
 def _tags(fields: _Fields, categories: str) -> tuple[Tag, ...]:
     keys = ("tags", "tag", "keywords") + (("categories", "category") if categories == "tags" else ())
-    by_slug: dict[str, Tag] = {}
+    names: dict[str, Tag] = {}  # one per spelling, case aside; publish merges spellings sharing a slug
     for key in keys:
         if fields.meta.get(key) not in (None, ""):
             for name in _string_list(fields, key, fields.meta[key]):
-                by_slug.setdefault(Tag(name).slug, Tag(name))
-    return tuple(by_slug.values())
+                names.setdefault(name.casefold(), Tag(name))
+    return tuple(names.values())
+
+
+def _parse_date_text(text: str) -> datetime | None:
+    """ISO 8601, Jekyll's "2024-5-1 10:00:00 +0100" / "... UTC", or an RFC 2822 date."""
+    try:
+        return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        pass
+    loose = _LOOSE_DATE.match(text)
+    if loose:
+        year, month, day, hour, minute, second, zone = loose.groups()
+        zone = {"Z": "+00:00", "UTC": "+00:00", "GMT": "+00:00"}.get((zone or "").upper(), zone or "")
+        iso = f"{year}-{int(month):02d}-{int(day):02d}T{int(hour or 0):02d}:{minute or '00'}:{second or '00'}{zone}"
+        try:
+            return datetime.fromisoformat(iso)
+        except ValueError:
+            return None
+    try:
+        return email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def parse_when(fields: _Fields, key: str, value: Any, config: Config) -> datetime:
     """A front matter date in any common spelling -> an aware datetime, whole seconds."""
+    when: datetime | None
     if isinstance(value, datetime):
         when = value
     elif isinstance(value, date):
         when = datetime.combine(value, time())
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            when = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(text)
-            except (TypeError, ValueError, IndexError):
-                raise fields.fail(
-                    key, f"{key}: {value!r} is not a date; expected YYYY-MM-DD or an ISO 8601 date-time"
-                ) from None
     else:
+        when = _parse_date_text(value.strip()) if isinstance(value, str) else None
+    if when is None:
         raise fields.fail(key, f"{key}: {value!r} is not a date; expected YYYY-MM-DD or an ISO 8601 date-time")
     if when.tzinfo is None:
         when = when.replace(tzinfo=config.site.tz)
+    try:
+        when.astimezone(UTC).astimezone(config.site.tz)
+    except (OverflowError, ValueError):
+        raise fields.fail(key, f"{key}: {value!r} is out of range; expected a year between 1 and 9998") from None
     return when.replace(microsecond=0)
 
 
@@ -316,7 +367,7 @@ def parse_post(text: str, path: Path, config: Config) -> Post:
     meta, body = split_front_matter(text)
     fields = _Fields(meta, text)
     found = fields.first("title")
-    title = _SPACE.sub(" ", clean_text(str(found[1]))).strip() if found else ""
+    title = plain_text(str(found[1])) if found else ""
     if not title:
         raise BadPost("missing title: add 'title: ...' to the front matter", fields.line("title") or 1)
     found = fields.first("date")
@@ -336,7 +387,8 @@ def parse_post(text: str, path: Path, config: Config) -> Post:
     )
     body_html = sanitize_html(render_markdown(body), url)
     found = fields.first("summary", "description", "excerpt")
-    summary = (_SPACE.sub(" ", clean_text(str(found[1]))).strip() if found else "") or summarize(body_html)
+    # An entry needs some text: a post with neither body nor summary is summed up by its title.
+    summary = (plain_text(str(found[1])) if found else "") or summarize(body_html) or title
     found = fields.first("id", "guid")
     post_id = clean_text(str(found[1])).strip() if found else f"tag:{config.site.domain},{local:%Y-%m-%d}:{slug}"
     return Post(

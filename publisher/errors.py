@@ -17,6 +17,10 @@ class ConfigError(PublisherError):
     exit_code = 2
 
 
+class OutputError(PublisherError):
+    """A feed or post file cannot be written where the configuration says; nothing else changed."""
+
+
 class StateError(PublisherError):
     """The state database cannot be opened or has an unknown schema version."""
 

@@ -27,7 +27,7 @@ from feedgen.entry import FeedEntry
 from . import __version__
 from .config import Config
 from .content import SourceFile, content_files, display_path, read_post
-from .errors import ConfigError, ContentError, ContentProblem
+from .errors import ConfigError, ContentError, ContentProblem, OutputError
 from .feeds import FeedSpec, author_spec, build_entry, render_feed, site_spec, tag_spec
 from .model import Author, Post, Tag
 from .store import POST_FORMAT, CachedFile, FeedRecord, Store
@@ -49,6 +49,7 @@ class PublishReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     next_change: datetime | None = None  # when the next scheduled post comes due
+    newest_live: datetime | None = None  # the latest publication date among the live posts
 
 
 def _fingerprint(*parts: object) -> str:
@@ -56,14 +57,24 @@ def _fingerprint(*parts: object) -> str:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Temp file in the same folder + rename: a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Temp file in the same folder + rename: a reader sees the old file or the new one, never half.
+
+    No fsync: if a power cut empties a feed, its size no longer matches the ledger and
+    the next publish writes it again.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}; expected a writable folder") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -79,14 +90,25 @@ def _content_key(config: Config) -> str:
 def _parse(config: Config, todo: list[SourceFile]) -> list[tuple[SourceFile, str, Post | ContentProblem]]:
     """Read and parse changed files; a cold publish of a large site uses every core."""
     folder = config.content.folder
-    raws = [(folder / f.rel).read_bytes() for f in todo]
     paths = [folder / f.rel for f in todo]
-    if len(todo) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+    raws = [_read_source(config, f) for f in todo]
+    readable = [(path, raw) for path, raw in zip(paths, raws, strict=True) if isinstance(raw, bytes)]
+    if len(readable) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
         with ProcessPoolExecutor() as pool:
-            results = list(pool.map(read_post, paths, raws, repeat(config), chunksize=64))
+            parsed = iter(list(pool.map(read_post, *zip(*readable, strict=True), repeat(config), chunksize=64)))
     else:
-        results = [read_post(path, raw, config) for path, raw in zip(paths, raws, strict=True)]
-    return [(f, hashlib.sha256(raw).hexdigest(), result) for f, raw, result in zip(todo, raws, results, strict=True)]
+        parsed = (read_post(path, raw, config) for path, raw in readable)
+    return [
+        (f, hashlib.sha256(raw).hexdigest(), next(parsed)) if isinstance(raw, bytes) else (f, "", raw)
+        for f, raw in zip(todo, raws, strict=True)
+    ]
+
+
+def _read_source(config: Config, source: SourceFile) -> bytes | ContentProblem:
+    try:
+        return (config.content.folder / source.rel).read_bytes()
+    except OSError as exc:
+        return ContentProblem(display_path(config, source.rel), f"cannot read: {exc.strerror}")
 
 
 def scan(config: Config, store: Store, files: list[SourceFile]) -> list[Post | ContentProblem]:
@@ -152,7 +174,7 @@ def resolve_tags(posts: list[Post]) -> tuple[list[Post], list[str]]:
         if len({n.casefold() for n in names}) > 1
     ]
     resolved = [
-        dataclasses.replace(post, tags=tuple(canonical[t.slug] for t in post.tags))
+        dataclasses.replace(post, tags=tuple(dict.fromkeys(canonical[t.slug] for t in post.tags)))
         if any(t != canonical[t.slug] for t in post.tags)
         else post
         for post in posts
@@ -226,6 +248,7 @@ def collect(
     report.scheduled = sum(not p.draft and p.published > now for p in posts)
     report.next_change = min((p.published for p in posts if not p.draft and p.published > now), default=None)
     live = [p for p in posts if not p.draft and p.published <= now]
+    report.newest_live = max((p.published for p in live), default=None)
     live, report.warnings = resolve_tags(live)
     report.posts = len(live)
     return live
@@ -247,8 +270,8 @@ def publish(
 ) -> PublishReport:
     """Bring the output folder in line with the content; raises ContentError unless keep_going.
 
-    ``force`` renders every feed again (after a template or version change a digest
-    cannot see); files whose bytes come out the same are still left alone.
+    ``force`` reads every post and renders every feed again (after a change the
+    records cannot see); files whose bytes come out the same are still left alone.
     """
     started = time.perf_counter()
     out = config.feeds.folder
@@ -262,6 +285,8 @@ def publish(
             unchanged.seconds = time.perf_counter() - started
             return unchanged
         report = PublishReport()
+        if force:
+            store.forget_all_files()
         live = collect(config, store, now, report, keep_going=keep_going, files=files)
         plan = plan_feeds(config, live)
         report.warnings += _equal_updated_warnings(plan)
@@ -376,6 +401,7 @@ def _remember(store: Store, inputs: str, report: PublishReport) -> None:
     summary = {
         "inputs": inputs,
         "next_change": report.next_change.isoformat() if report.next_change else None,
+        "newest_live": report.newest_live.isoformat() if report.newest_live else None,
         "counts": [report.posts, report.drafts, report.scheduled],
         "warnings": report.warnings,
     }
@@ -389,14 +415,17 @@ def _unchanged_since_last_time(
     """A report for a publish with nothing to do, or None when anything may have changed.
 
     Nothing changed when the content files and settings are those of the last clean
-    publish, no scheduled post has come due since, and every feed file is as written.
+    publish, the same posts are live at ``now`` (none has come due, and none of those
+    published is dated after ``now``, as after a publish ``--now`` in the future),
+    and every feed file is as written.
     """
     text = store.get_meta("last_publish")
     if text is None:
         return None
     last = json.loads(text)
     due = last["next_change"] is not None and datetime.fromisoformat(last["next_change"]) <= now
-    if last["inputs"] != inputs or due:
+    ahead = last["newest_live"] is not None and datetime.fromisoformat(last["newest_live"]) > now
+    if last["inputs"] != inputs or due or ahead:
         return None
     if not all(_same_stat(out / rel, record) for rel, record in records.items()):
         return None
@@ -417,7 +446,7 @@ def _same_stat(path: Path, record: FeedRecord) -> bool:
 def _read(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
-    except FileNotFoundError:
+    except OSError:  # missing or unreadable: writing it will tell which
         return None
 
 

@@ -66,6 +66,13 @@ def test_repo_config_and_defaults(tmp_path: Path) -> None:
             "site.permalink = '/{yr}/{slug}/': expected a pattern using only",
         ),
         (('title = "Test Site"', 'title = "T"\npermalink = "/{year}/"'), "the pattern must contain {slug}"),
+        (('title = "Test Site"', 'title = "  "'), "site.title is empty; expected the site's title"),
+        (('name = "Default Author"', 'name = ""'), "site.author.name is empty; expected the default author's name"),
+        (
+            ('base_url = "https://news.example.org/blog/"', 'base_url = "https://news.example.org/my blog/"'),
+            "expected a URL without spaces or quotes",
+        ),
+        (('language = "en"', 'language = "en us <x>"'), "site.language = 'en us <x>': expected a language tag"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from publisher.content import read_post
 from publisher.errors import ContentProblem
 from publisher.model import Author, Post, Tag
-from publisher.publish import live_posts
+from publisher.publish import live_posts, publish
 
 from .conftest import NOW, Site
 
@@ -174,3 +174,61 @@ def test_markdown_corner_cases_render(site: Site, body: str) -> None:
     # "[`" crashed the Rust markdown-it port with a panic; any text must simply render.
     post = _post(site, "edge.md", "title: T\ndate: 2012-01-01", body)
     assert isinstance(post.html, str)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-5-1", datetime(2024, 5, 1, tzinfo=PARIS)),
+        ("2024-05-01 10:00:00 UTC", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        ("2024-05-01 10:00:00 +0100", datetime(2024, 5, 1, 9, tzinfo=UTC)),
+        ("2024-05-01T10:00Z", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        ("Wed, 25 Apr 2012 18:30:00 -0400", datetime(2012, 4, 25, 22, 30, tzinfo=UTC)),
+    ],
+)
+def test_jekyll_and_rfc_2822_dates(site: Site, value: str, expected: datetime) -> None:
+    post = _post(site, "a.md", f"title: T\ndate: '{value}'")
+    assert post.published == expected
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+01:00"])
+def test_dates_at_the_edge_of_time_are_errors_not_crashes(site: Site, value: str) -> None:
+    problem = _read(site, "a.md", f"title: T\ndate: '{value}'")
+    assert isinstance(problem, ContentProblem)
+    assert problem.line == 3 and "out of range" in problem.message
+
+
+def test_titles_tags_and_names_are_plain_text(site: Site) -> None:
+    post = _post(
+        site,
+        "a.md",
+        'title: "Hugo <b>style</b> &amp; friends&#8217; <code>&lt;script&gt;</code> tags"\ndate: 2012-01-01\n'
+        'tags: ["R&amp;D", "<em>Arms</em> Trade"]\nauthor: "Ann &amp; Bob"\nsummary: "A <i>short</i> &lt;note&gt;"',
+    )
+    assert post.title == "Hugo style & friends’ <script> tags"
+    assert [t.name for t in post.tags] == ["R&D", "Arms Trade"]
+    assert post.authors == (Author("Ann & Bob"),)
+    assert post.summary == "A short <note>"
+
+
+def test_a_post_without_body_or_summary_is_summed_up_by_its_title(site: Site) -> None:
+    assert _post(site, "a.md", "title: Just a title\ndate: 2012-01-01", "").summary == "Just a title"
+
+
+def test_mentioning_script_in_text_keeps_the_rest_of_the_post(site: Site) -> None:
+    body = (
+        "First mentions the <script> element.\n\nSecond paragraph.\n\n<script>alert(1)</script>\n\nThird <style> too."
+    )
+    post = _post(site, "a.md", "title: T\ndate: 2012-01-01", body)
+    assert post.html == (
+        "<p>First mentions the &lt;script&gt; element.</p>\n<p>Second paragraph.</p>\n\n"
+        "<p>Third &lt;style&gt; too.</p>\n"
+    )
+
+
+def test_a_link_to_nowhere_is_reported(site: Site) -> None:
+    (site.root / "content" / "gone.md").symlink_to(site.root / "missing.md")
+    site.post("ok.md", "title: OK\ndate: 2012-01-01")
+    report = publish(site.config, NOW, keep_going=True)
+    assert [str(p) for p in report.problems] == ["content/gone.md: cannot read: No such file or directory"]
+    assert report.posts == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.errors import ConfigError, ContentError
+from publisher.errors import ConfigError, ContentError, OutputError
 from publisher.model import slugify
 from publisher.publish import PARALLEL_THRESHOLD, publish
 
@@ -203,3 +203,32 @@ def test_many_changed_files_are_parsed_in_parallel_with_the_same_result(site: Si
         "content/broken.md:3: date: 'nope' is not a date; expected YYYY-MM-DD or an ISO 8601 date-time"
     ]
     assert (site.feeds / "tags/t3/atom.xml").read_text().count("<entry>") == 20
+
+
+def test_publishing_as_of_an_earlier_time_takes_back_posts_not_yet_due(site: Site) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01")
+    site.post("embargo.md", "title: Embargoed\ndate: 2030-01-01\ntags: [Later]")
+    publish(site.config, datetime(2030, 6, 1, tzinfo=UTC))  # a preview of the future
+    assert "<title>Embargoed</title>" in (site.feeds / "atom.xml").read_text()
+    report = publish(site.config, NOW)
+    assert (report.posts, report.scheduled, report.removed) == (1, 1, ["tags/later/atom.xml", "tags/later/rss.xml"])
+    assert "Embargoed" not in (site.feeds / "atom.xml").read_text()
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_clear_error(site: Site) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01")
+    site.feeds.write_text("not a folder")
+    with pytest.raises(OutputError, match=r"^cannot write .*/feeds/atom.xml: .*expected a writable folder$"):
+        publish(site.config, NOW)
+    assert site.feeds.read_text() == "not a folder"
+
+
+def test_spellings_sharing_a_slug_within_one_post_are_merged_with_a_warning(site: Site) -> None:
+    site.post("a.md", 'title: A\ndate: 2012-01-01\ntags: ["Small Arms & Light Weapons", "small-arms-light-weapons"]')
+    report = publish(site.config, NOW)
+    assert report.warnings == [
+        "tags 'Small Arms & Light Weapons', 'small-arms-light-weapons' share the slug "
+        "'small-arms-light-weapons': merged into one feed"
+    ]
+    atom = (site.feeds / "tags/small-arms-light-weapons/atom.xml").read_text()
+    assert atom.count("<category ") == 1

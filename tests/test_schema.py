@@ -41,7 +41,7 @@ def test_hostile_content_still_validates(site: Site, atom_schema: etree.RelaxNG)
     site.post(
         "x.md",
         'title: "]]> <script>alert(1)</script> & \\"quotes\\" 😀 שלום \\u202e"\ndate: 2012-01-01\n'
-        'tags: ["<b>", "a&b", "مرحبا"]\nauthor: "\\x01Ann\\x02"\nsummary: "<i>x</i> ]]>"',
+        'tags: ["<b>bold</b>", "a&b", "مرحبا"]\nauthor: "\\x01Ann\\x02"\nsummary: "<i>x</i> ]]>"',
         "]]> <script>x</script> <b onclick='y'>&amp;</b> \x0c 👩🏽‍💻 مرحبا",
     )
     publish(site.config, NOW)
