@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import html
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from lxml import etree
 import publisher.importers
 from publisher.cli import run
 from publisher.content import clean_text, parse_post
-from publisher.errors import ImportFailed
+from publisher.errors import ImportFailed, OutputError
 from publisher.importers import import_source
 from publisher.importers.common import html_body, markdown_text
 from publisher.publish import live_posts, publish
@@ -55,12 +56,18 @@ def test_html_bodies_render_to_themselves(site: Site, fragment: str, rendered: s
     assert _render(site, html_body(fragment, "https://old.example/posts/p/")) == rendered
 
 
-def test_a_post_without_an_explicit_id_is_matched_by_the_id_publish_gives_it(site: Site) -> None:
+def test_a_post_written_by_hand_with_the_same_id_is_never_overwritten(site: Site) -> None:
     slug = "illicit-cross-border-flows-especially-salws-as-threats-to-international-peace"
-    site.post("2012/illicit.md", f"title: Draft of the first post\ndate: 2012-04-25\nslug: {slug}")
+    mine = site.post("2012/illicit.md", f"title: My own version\ndate: 2012-04-25\nslug: {slug}")
+    before = mine.read_bytes()
     report = import_source(site.config, "archive", str(SEED), year=2012)
-    assert (len(report.created), report.updated) == (4, ["content/2012/illicit.md"])
-    assert live_posts(site.config, NOW)[0].source == "2012/illicit.md"
+    assert (len(report.created), report.updated) == (4, [])
+    assert [s.reason for s in report.skipped] == [
+        "content/2012/illicit.md has its id and was not imported: left as it is"
+    ]
+    assert mine.read_bytes() == before
+    assert live_posts(site.config, NOW)[0].title == "My own version"
+    assert len(import_source(site.config, "archive", str(SEED), year=2012).unchanged) == 4
 
 
 def test_a_slug_another_post_has_gets_a_number(site: Site) -> None:
@@ -92,7 +99,7 @@ def _failing_write(monkeypatch: pytest.MonkeyPatch, on_call: int) -> None:
     def write(path: Path, data: bytes) -> None:
         calls.append(path)
         if len(calls) == on_call:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            raise OutputError(f"cannot write {path}: {os.strerror(errno.ENOSPC)}")  # as write_atomically does
         real(path, data)
 
     monkeypatch.setattr(publisher.importers, "write_atomically", write)

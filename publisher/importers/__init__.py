@@ -19,14 +19,15 @@ from typing import Any
 import yaml
 
 from ..config import Config
-from ..content import clean_text, content_files, display_path, read_post
-from ..errors import ImportFailed
+from ..content import clean_text, content_files, display_path, read_post, split_front_matter
+from ..errors import ImportFailed, OutputError
 from ..model import Post, slugify
 from ..publish import write_atomically
 from . import archive, feed, wordpress
 from .common import Batch, ImportedPost, Skipped, Source, load_source
 
 KINDS = ("archive", "wordpress", "feed")
+IMPORTED = "imported"  # front matter mark of a file an import wrote: only those are updated in place
 
 
 class _FrontMatterDumper(yaml.SafeDumper):
@@ -125,37 +126,48 @@ def _render(post: ImportedPost) -> bytes:
         meta["summary"] = post.summary
     if post.link:
         meta["link"] = post.link
+    meta[IMPORTED] = True
     front = yaml.dump(meta, Dumper=_FrontMatterDumper, allow_unicode=True, sort_keys=False, width=math.inf)
     return f"---\n{front}---\n\n{post.body}\n".encode()
 
 
-def _existing(config: Config) -> tuple[dict[str, Path], dict[str, str]]:
-    """The site's posts by id (to update in place) and slug -> id (so no two posts share a slug).
+def _existing(config: Config) -> tuple[dict[str, Path], dict[str, Path], dict[str, str]]:
+    """The site's posts by id, those an import wrote (updated in place) apart from those
+    written by hand (never overwritten), and slug -> id (so no two posts share a slug).
 
     Each file is read the way publish reads it, so a post without an explicit id matches
     by the id publish gives it.
     """
     folder = config.content.folder
-    by_id: dict[str, Path] = {}
+    imported: dict[str, Path] = {}
+    by_hand: dict[str, Path] = {}
     slug_owner: dict[str, str] = {}
     for found in content_files(folder) if folder.is_dir() else ():
         path = folder / found.rel
-        post = read_post(path, path.read_bytes(), config)
+        raw = path.read_bytes()
+        post = read_post(path, raw, config)
         if isinstance(post, Post):
-            by_id.setdefault(post.id, path)
+            marked = split_front_matter(raw.decode("utf-8"))[0].get(IMPORTED) is True
+            (imported if marked else by_hand).setdefault(post.id, path)
             slug_owner.setdefault(post.slug, post.id)
-    return by_id, slug_owner
+    return imported, by_hand, slug_owner
 
 
-def _plan(config: Config, posts: list[ImportedPost]) -> list[_Change]:
+def _plan(config: Config, posts: list[ImportedPost]) -> tuple[list[_Change], list[Skipped]]:
     """Each post's file and bytes. A known id keeps its file; a new post gets
-    ``YYYY-MM-DD-slug.md``, with "-2", "-3"... when another post has the slug."""
-    by_id, slug_owner = _existing(config)
+    ``YYYY-MM-DD-slug.md``, with "-2", "-3"... when another post has the slug.
+    A post written by hand with the same id is left alone and the import skipped."""
+    by_id, by_hand, slug_owner = _existing(config)
     importing = {post.id for post in posts}
     taken = {slug for slug, owner in slug_owner.items() if owner not in importing}
     claimed: set[Path] = set()
     changes = []
+    skipped = []
     for post in posts:
+        if post.id in by_hand and post.id not in by_id:
+            shown = display_path(config, by_hand[post.id].relative_to(config.content.folder).as_posix())
+            skipped.append(Skipped(f'"{post.title}"', f"{shown} has its id and was not imported: left as it is"))
+            continue
         path = by_id.get(post.id)
         for number in itertools.count(1):
             slug = post.slug if number == 1 else f"{post.slug}-{number}"
@@ -167,7 +179,7 @@ def _plan(config: Config, posts: list[ImportedPost]) -> list[_Change]:
         changes.append(
             _Change(target, _render(dataclasses.replace(post, slug=slug)), path.read_bytes() if path else None)
         )
-    return changes
+    return changes, skipped
 
 
 def _write(changes: list[_Change]) -> None:
@@ -177,15 +189,13 @@ def _write(changes: list[_Change]) -> None:
         for change in changes:
             write_atomically(change.path, change.data)
             written.append(change)
-    except OSError as exc:
+    except OutputError as exc:
         for done in reversed(written):
             if done.old is None:
                 done.path.unlink(missing_ok=True)
             else:
                 write_atomically(done.path, done.old)
-        raise ImportFailed(
-            f"import: cannot write {exc.filename or 'a post'}: {exc.strerror}; nothing was changed"
-        ) from None
+        raise ImportFailed(f"import: {exc}; nothing was changed") from None
 
 
 def import_source(
@@ -206,7 +216,9 @@ def import_source(
     posts, skipped = _prepare(batch, tags)
     report = ImportReport(skipped=skipped, warnings=list(batch.warnings))
     pending = []
-    for change in _plan(config, posts):
+    changes, left_alone = _plan(config, posts)
+    report.skipped += left_alone
+    for change in changes:
         shown = display_path(config, change.path.relative_to(config.content.folder).as_posix())
         if change.old == change.data:
             report.unchanged.append(shown)
