@@ -1,4 +1,8 @@
-"""Command line: parse, call, print. Errors become one line on stderr and an exit code."""
+"""Command line: parse, call, print. Errors become one line on stderr and an exit code.
+
+Commands import the modules they need inside themselves, so that `publisher publish`
+(run every minute by cron or `publisher run`) does not pay for Jinja, e-mail and Flask.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,10 @@ from pathlib import Path
 import click
 
 from .config import CONFIG_NAME, Config, load_config
-from .delivery import OUTBOX_STATES, send_digest
-from .digest import preview
 from .errors import ConfigError, ContentError, PublisherError
 from .publish import Progress, publish
 from .scaffold import init_site
 from .store import Store
-from .subscribers import add_subscriber, export_csv, import_csv, remove_subscriber
 
 
 def find_config(site: Path | None, config: Path | None) -> Path:
@@ -134,6 +135,8 @@ def subscribers() -> None:
 @pass_context
 def subscribers_add(obj: Context, address: str, name: str, tags: tuple[str, ...], pending: bool) -> None:
     """Add a subscriber (active unless --pending)."""
+    from .subscribers import add_subscriber
+
     with Store(obj.config().state.path) as store:
         added = add_subscriber(store, address, name, tags, datetime.now(UTC), "pending" if pending else "active")
     click.echo(f"added {added.address} ({added.status}; tags: {', '.join(added.tags or ['all'])})")
@@ -144,6 +147,8 @@ def subscribers_add(obj: Context, address: str, name: str, tags: tuple[str, ...]
 @pass_context
 def subscribers_remove(obj: Context, address: str) -> None:
     """Forget a subscriber: address, tags and what they have received."""
+    from .subscribers import remove_subscriber
+
     with Store(obj.config().state.path) as store:
         removed = remove_subscriber(store, address)
     click.echo(f"removed {removed.address}")
@@ -163,6 +168,8 @@ def subscribers_list(obj: Context) -> None:
 @pass_context
 def subscribers_import(obj: Context, csv_file: Path) -> None:
     """Add subscribers from a CSV file with an 'address' column (and name, tags, status, ...)."""
+    from .subscribers import import_csv
+
     with Store(obj.config().state.path) as store:
         report = import_csv(store, csv_file, datetime.now(UTC))
     click.echo(f"{report.added} added, {report.already} already subscribed")
@@ -172,6 +179,8 @@ def subscribers_import(obj: Context, csv_file: Path) -> None:
 @pass_context
 def subscribers_export(obj: Context) -> None:
     """Write every subscriber as CSV to standard output, in the format 'import' reads."""
+    from .subscribers import export_csv
+
     with Store(obj.config().state.path) as store:
         export_csv(store.subscribers(), sys.stdout)
 
@@ -189,6 +198,8 @@ def digest() -> None:
 @pass_context
 def digest_preview(obj: Context, name: str, address: str | None, out: Path, now_text: str | None) -> None:
     """Write the digest as .eml and .html files to look at; sends nothing."""
+    from .digest import preview
+
     paths = preview(obj.config(), name, address, out, parse_now(now_text))
     if paths is None:
         click.echo("nothing new for this reader: no message would be sent")
@@ -203,6 +214,8 @@ def digest_preview(obj: Context, name: str, address: str | None, out: Path, now_
 @pass_context
 def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) -> None:
     """Send the run that is due now, and finish any earlier run a crash interrupted."""
+    from .delivery import send_digest
+
     report = send_digest(
         obj.config(), name, parse_now(now_text), clock=lambda: datetime.now(UTC), sleep=time.sleep, dry_run=dry_run
     )
@@ -225,6 +238,8 @@ def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) ->
 @pass_context
 def outbox(obj: Context) -> None:
     """Every digest run with its messages sent, pending, retrying and failed."""
+    from .delivery import OUTBOX_STATES
+
     with Store(obj.config().state.path) as store:
         runs = store.run_summaries()
     if not runs:

@@ -12,8 +12,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jinja2
-
 from .addresses import parse_mailbox
 from .errors import ConfigError
 from .model import Author, slugify
@@ -420,6 +418,8 @@ def _digest(data: Any, index: int, site: SiteConfig) -> DigestConfig:
     ):
         raise ConfigError(f"config: {s.name}.tags = {tags!r}: expected 'subscriber' or a non-empty list of tags")
     subject = s.get("subject", str, "{{ site.title }}: {{ posts|length }} new posts")
+    import jinja2  # only sites with digests pay for Jinja when loading their config
+
     try:
         jinja2.Environment().parse(subject)
     except jinja2.TemplateSyntaxError as exc:

@@ -423,9 +423,11 @@ def _unchanged_since_last_time(
     if text is None:
         return None
     last = json.loads(text)
+    if last.get("inputs") != inputs or "newest_live" not in last:  # changed, or written by an older publisher
+        return None
     due = last["next_change"] is not None and datetime.fromisoformat(last["next_change"]) <= now
     ahead = last["newest_live"] is not None and datetime.fromisoformat(last["newest_live"]) > now
-    if last["inputs"] != inputs or due or ahead:
+    if due or ahead:
         return None
     if not all(_same_stat(out / rel, record) for rel, record in records.items()):
         return None
