@@ -35,7 +35,7 @@ from .digest import template_environment
 from .errors import ConfigError, DeliveryError, PublisherError, RateLimited, SubscriberError
 from .feeds import MEDIA_TYPES, tag_spec
 from .model import Subscriber, Tag
-from .publish import live_posts
+from .publish import indexed_posts
 from .signup import (
     check_confirmation,
     client_key,
@@ -90,7 +90,7 @@ def _sentence(text: str) -> str:
 
 
 def _tag_rows(config: Config, now: datetime) -> list[TagRow]:
-    posts = live_posts(config, now, keep_going=True)  # one broken post must not take the page down
+    posts = indexed_posts(config, now)
     counts = Counter(t.slug for p in posts for t in p.tags)
     tags = {t.slug: t for p in posts for t in p.tags}
     formats = config.feeds.formats if config.feeds.tags else ()

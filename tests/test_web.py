@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from publisher.delivery import send_digest
 from publisher.errors import ConfigError
+from publisher.publish import publish
 from publisher.store import Store
 from publisher.subscribers import MANAGE, UNSUBSCRIBE
 from publisher.tokens import make_token
@@ -60,6 +61,7 @@ def _text(response) -> str:
 def test_front_page_lists_tags_feeds_and_the_form_escaped(web: Web) -> None:
     web.site.post("evil.md", 'title: Evil\ndate: 2026-11-19 09:00\ntags: ["<script>alert(1)</script>", UNPoA]')
     (web.site.root / "content" / "broken.md").write_text("---\ntitle: [unclosed\n---\n")
+    publish(web.site.config, NOW, keep_going=True)  # the page shows what the last publish indexed
     response = web.app.test_client().get("/")
     assert response.status_code == 200 and response.mimetype == "text/html"
     html = response.get_data(as_text=True)
@@ -390,3 +392,12 @@ def test_signing_up_an_active_address_keeps_its_settings_and_tells_no_stranger(w
     assert _subscriber(web, "liam@example.org") == before
     for path in ("/feeds", "/feeds/", "/feeds//atom.xml", "/feeds/./atom.xml/"):
         assert client.get(path).status_code == 404, path  # nothing redirects
+
+
+def test_front_page_reads_the_index_without_waiting_for_a_running_publish(web: Web) -> None:
+    web.site.post("new.md", "title: New\ndate: 2026-11-19 09:00\ntags: [Fresh]")
+    with Store(web.site.config.state.path) as store, store.transaction():  # a publish holding the write lock
+        html = web.app.test_client().get("/").get_data(as_text=True)
+    assert "UNPoA" in html and "Fresh" not in html  # what the last publish saw, nothing read from content/
+    publish(web.site.config, NOW)
+    assert "Fresh" in web.app.test_client().get("/").get_data(as_text=True)
