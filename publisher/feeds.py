@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from feedgen.entry import FeedEntry
+from feedgen.ext.dc import DcEntryExtension, DcExtension
 from feedgen.feed import FeedGenerator
 
 from .config import Config
@@ -96,7 +97,7 @@ def build_entry(config: Config, post: Post) -> FeedEntry:
     """One post as a feedgen entry; built once per publish and shared by every feed holding it."""
     tz = config.site.tz
     entry = SharedEntry()
-    entry.load_extension("dc", atom=False, rss=True)
+    entry.register_extension("dc", DcEntryExtension, atom=False, rss=True)
     entry.guid(post.id, permalink=False)
     entry.title(post.title)
     entry.link(href=post.url, rel="alternate", type="text/html")
@@ -123,7 +124,7 @@ def render_feed(config: Config, spec: FeedSpec, entries: list[FeedEntry], posts:
     """The bytes of one feed; ``updated`` comes from its newest entry, never from the clock."""
     site = config.site
     fg = FeedGenerator()
-    fg.load_extension("dc", atom=False, rss=True)
+    fg.register_extension("dc", DcExtension, DcEntryExtension, atom=False, rss=True)
     self_url = feed_url(config, spec, fmt)
     fg.id(feed_url(config, spec, "atom"))
     fg.title(spec.title)

@@ -326,7 +326,8 @@ def publish(
             _remove_feed(out, rel)
             store.forget_feed(rel)
             report.removed.append(rel)
-        store.record_published((p.id for p in live), now)
+        known = store.published_ids()
+        store.record_published((p.id for p in live if p.id not in known), now)
         if not report.problems:
             _remember(store, inputs, report)
     report.seconds = time.perf_counter() - started

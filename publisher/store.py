@@ -227,6 +227,13 @@ def post_from_json(text: str) -> Post:
     )
 
 
+def _result_columns(result: Post | ContentProblem) -> tuple[str | None, str | None]:
+    """The (post, problem) columns of a content file's row: one of them is NULL."""
+    if isinstance(result, Post):
+        return post_to_json(result), None
+    return None, _problem_to_json(result)
+
+
 def _problem_to_json(problem: ContentProblem) -> str:
     return json.dumps([problem.path, problem.message, problem.line])
 
@@ -295,14 +302,10 @@ class Store:
         return out
 
     def put_files(self, files: Iterable[tuple[str, CachedFile]]) -> None:
-        rows = []
-        for path, cached in files:
-            post, problem = (
-                (post_to_json(cached.result), None)
-                if isinstance(cached.result, Post)
-                else (None, _problem_to_json(cached.result))
-            )
-            rows.append((path, cached.mtime_ns, cached.size, cached.sha256, post, problem))
+        rows = (  # a generator: 10,000 serialised posts never sit in memory at once
+            (path, cached.mtime_ns, cached.size, cached.sha256, *_result_columns(cached.result))
+            for path, cached in files
+        )
         self.db.executemany(
             "INSERT OR REPLACE INTO files (path, mtime_ns, size, sha256, post, problem) VALUES (?, ?, ?, ?, ?, ?)",
             rows,
