@@ -22,7 +22,7 @@ from email.message import EmailMessage
 
 from .addresses import parse_mailbox
 from .config import Config, DigestConfig, SmtpConfig
-from .digest import Render, Renderer, RunPlan, build_message, freeze_run, plan_run, wire_bytes
+from .digest import Render, Renderer, RunPlan, freeze_run, message_bytes, plan_run, wire_bytes
 from .errors import ConfigError, DeliveryError
 from .locks import holding
 from .publish import live_posts
@@ -185,8 +185,8 @@ def deliver(
                 continue
             if item.body not in renders:
                 renders[item.body] = Render(*store.run_body(item.body))
-            data = wire_bytes(
-                build_message(config, digest, item.slot, item.frozen, item.subscriber, renders[item.body], item.fields)
+            data = message_bytes(
+                config, digest, item.slot, item.frozen, item.subscriber, renders[item.body], item.fields
             )
             address = item.fields["address"]
             throttle.wait()

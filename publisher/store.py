@@ -347,13 +347,19 @@ class Store:
     _SELECT_SUBSCRIBER = "SELECT id, address, name, tags, status, created, confirmed FROM subscribers"
 
     @staticmethod
-    def _subscriber(row: tuple) -> Subscriber:
+    def _subscriber(row: tuple, tag_lists: dict[str, tuple[str, ...]] | None = None) -> Subscriber:
+        """``tag_lists``: tags columns already parsed (many subscribers follow the same tags)."""
         sid, address, name, tags, status, created, confirmed = row
+        parsed = None if tags is None or tag_lists is None else tag_lists.get(tags)
+        if tags is not None and parsed is None:
+            parsed = tuple(json.loads(tags))
+            if tag_lists is not None:
+                tag_lists[tags] = parsed
         return Subscriber(
             id=sid,
             address=address,
             name=name,
-            tags=tuple(json.loads(tags)) if tags is not None else None,
+            tags=parsed,
             status=status,
             created=datetime.fromisoformat(created),
             confirmed=datetime.fromisoformat(confirmed) if confirmed else None,
@@ -406,7 +412,8 @@ class Store:
             " WHERE s.status = 'active' AND (d.digest IS NULL OR d.digest = ?) ORDER BY s.id",
             (digest, digest),
         )
-        return [(self._subscriber(row[:7]), row[7]) for row in rows]
+        tag_lists: dict[str, tuple[str, ...]] = {}
+        return [(self._subscriber(row[:7], tag_lists), row[7]) for row in rows]
 
     def watermark(self, subscriber_id: int, digest: str) -> int:
         row = self.db.execute(

@@ -228,3 +228,150 @@ def test_a_resent_message_is_byte_identical(tmp_path: Path) -> None:
 def test_default_config_has_no_digests(tmp_path: Path) -> None:
     config = _config(tmp_path, "")
     assert config.digests == () and config.web.base_url == config.site.base_url
+
+
+HOSTILE_FIELDS = [
+    {"name": "", "address": "reader@example.org"},
+    {"name": "Reader 1", "address": "reader1@example.org"},
+    {"name": "Zoë Ångström", "address": "zoe@example.org"},
+    {"name": "Alice Bcc: victim@example.org", "address": "alice@example.org"},  # CR/LF already made spaces
+    {"name": 'Dr. "Quote" O\'Brien, Jr.', "address": "ob@example.org"},
+    {"name": "=?utf-8?q?Bcc?=", "address": "x@example.org"},
+    {"name": "x" * 120, "address": "long.local.part+tag@sub.example.org"},
+    {"name": "李 小龍", "address": "li@example.org"},
+    {"name": "A", "address": '"odd local"@example.org'},
+]
+HOSTILE_SUBJECTS = [
+    "Test Site: 3 new — Treaty talks open",
+    "Plain ASCII subject for @@publisher-name@@",
+    "Hello Bcc: victim@example.org <script>alert(1)</script>",
+    "=?utf-8?b?SGk=?= looks encoded",
+    "Über " + "long words " * 120,
+    "a" * 1200,
+    "Digest, for (you) @@publisher-address@@",
+]
+
+
+@pytest.mark.parametrize("subject", HOSTILE_SUBJECTS)
+@pytest.mark.parametrize("person", HOSTILE_FIELDS)
+def test_message_bytes_equal_the_email_package(tmp_path: Path, person: dict[str, str], subject: str) -> None:
+    from publisher.digest import message_bytes
+
+    config = load_config(make_site(tmp_path / "site").root / "config.toml")
+    digest = config.digest("daily")
+    long_token = "7." + "A" * 400  # a long unsubscribe URL: written unfolded, below 998 characters
+    fields = {
+        **person,
+        "unsubscribe_url": f"https://news.example.org/blog/unsubscribe?token={long_token}",
+        "manage_url": f"https://news.example.org/blog/manage?token={long_token}",
+    }
+    text = "Hi @@publisher-name@@\nline two\r\nline three\rend — ünïcode " + "x" * 200 + "\n\nBye\n"
+    page = '<p>Hi @@publisher-name@@ <a href="@@publisher-unsubscribe_url@@">x</a></p>\n' * 30
+    render = Render(subject, text, page)
+    slot = datetime(2026, 11, 27, 7, tzinfo=UTC)
+    expected = wire_bytes(build_message(config, digest, slot, NOW, 7, render, fields))
+    assert message_bytes(config, digest, slot, NOW, 7, render, fields) == expected
+    assert b"\nBcc:" not in expected and all(len(line) <= 998 for line in expected.split(b"\r\n"))
+
+
+def test_message_bytes_equal_the_email_package_for_any_text(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from publisher.digest import message_bytes, one_line
+
+    config = load_config(make_site(tmp_path / "site").root / "config.toml")
+    digest = config.digest("daily")
+    slot = datetime(2026, 11, 27, 7, tzinfo=UTC)
+    ascii_text = st.text(st.characters(min_codepoint=0, max_codepoint=127), max_size=80)
+    any_text = st.text(max_size=80)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(name=ascii_text | any_text, subject=ascii_text | any_text, body=any_text, subscriber=st.integers(0, 10**9))
+    def check(name: str, subject: str, body: str, subscriber: int) -> None:
+        fields = {
+            "name": one_line(name),
+            "address": "reader@example.org",
+            "unsubscribe_url": f"https://x.org/unsubscribe?token={subscriber}.abc",
+            "manage_url": f"https://x.org/manage?token={subscriber}.def",
+        }
+        render = Render(one_line(subject) + " @@publisher-name@@", body, "<p>" + body + "</p>")
+        try:
+            expected = wire_bytes(build_message(config, digest, slot, NOW, subscriber, render, fields))
+        except (ValueError, IndexError, TypeError):  # the email package refuses it: so must we
+            with pytest.raises((ValueError, IndexError, TypeError)):
+                message_bytes(config, digest, slot, NOW, subscriber, render, fields)
+            return
+        assert message_bytes(config, digest, slot, NOW, subscriber, render, fields) == expected
+
+    check()
+
+
+def test_post_blocks_rendered_once_give_the_same_render(tmp_path: Path) -> None:
+    from publisher.digest import Renderer
+    from publisher.publish import live_posts
+
+    site = published_site(tmp_path / "site")
+    config = site.config
+    digest = config.digest("daily")
+    posts = sorted(live_posts(config, NOW), key=lambda p: p.published, reverse=True)
+    fast = Renderer(config, digest)
+    whole = Renderer(config, digest)
+    whole._fragments = dict.fromkeys(whole._fragments)  # no post blocks: every render renders the whole template
+    for chosen in (posts, posts[:1], posts[1:3], posts[::-1]):
+        for named in (True, False):
+            assert fast.render(chosen, named) == whole.render(chosen, named)
+    assert all(f for f in fast._fragments.values())  # the default templates use their post blocks
+
+
+@pytest.mark.parametrize(
+    ("block", "css", "fragments"),
+    [
+        ("{{ post.title }}", "p.item { color: red }", True),
+        ("{{ post.title }}", ".wrap p { color: red }", False),  # reaches outside the post: caught by the check
+        ("{{ post.title }}", "p:first-child { color: red }", False),  # depends on the post's place
+        ("{{ loop.index }}. {{ post.title }} for {{ subscriber.address }}", "p.item { color: red }", False),
+    ],
+)
+def test_site_post_blocks_render_as_the_whole_template_would(
+    tmp_path: Path, block: str, css: str, fragments: bool
+) -> None:
+    from publisher.digest import Renderer
+    from publisher.publish import live_posts
+
+    site = published_site(tmp_path / "site")
+    (site.root / "templates").mkdir()
+    (site.root / "templates" / "digest.txt.j2").write_text(
+        "{% for post in posts %}{% block post scoped %}" + block + "\n{% endblock %}{% endfor %}"
+    )
+    (site.root / "templates" / "digest.html.j2").write_text(
+        f"<html><head><style>{css}</style></head><body><div class='wrap'>"
+        "{% for post in posts %}{% block post scoped %}<p class='item'>" + block + "</p>{% endblock %}"
+        "{% endfor %}</div></body></html>"
+    )
+    config = site.config
+    posts = sorted(live_posts(config, NOW), key=lambda p: p.published, reverse=True)
+    fast, whole = Renderer(config, config.digest("daily")), Renderer(config, config.digest("daily"))
+    whole._fragments = dict.fromkeys(whole._fragments)
+    for chosen in (posts, posts[1:], posts[2:3]):
+        render = fast.render(chosen, named=True)
+        assert render == whole.render(chosen, named=True)
+        assert len(render.text.splitlines()) == len(chosen) and 'style="color: red;"' in render.html
+    assert bool(fast._fragments["digest.html.j2"]) is fragments
+    assert bool(fast._fragments["digest.txt.j2"]) is ("loop" not in block)
+
+
+@pytest.mark.parametrize("secret_text", ["test-secret-0123456789abcdef", "k" * 16, "x" * 200, "ünïcode-secret-ß∂ƒ"])
+def test_tokens_are_the_hmac_they_always_were(secret_text: str) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    from publisher.tokens import check_token, make_token
+
+    key = secret_text.encode()
+    for purpose, sid, address in [("unsubscribe", 1, "A@Example.org"), ("manage", 987654, "zoë@example.org")]:
+        mac = hmac.new(key, f"{purpose}\0{sid}\0{address.lower()}".encode(), hashlib.sha256).digest()[:16]
+        expected = f"{sid}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+        assert make_token(key, purpose, sid, address) == expected
+        check_token(key, purpose, expected, address.upper())
