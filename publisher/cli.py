@@ -97,14 +97,21 @@ def init(folder: Path) -> None:
 @main.command("publish")
 @click.option("--keep-going", is_flag=True, help="Publish the good posts even when some files are broken.")
 @click.option("--force", is_flag=True, help="Read every post and render every feed again.")
-@click.option("--now", "now_text", metavar="ISO-TIME", help="Publish as of this time instead of the clock's.")
+@click.option(
+    "--now",
+    "now_text",
+    metavar="ISO-TIME",
+    help="Publish as of this time instead of the clock's (a later one: a preview).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @pass_context
 def publish_command(obj: Context, keep_going: bool, force: bool, now_text: str | None, quiet: bool) -> None:
     """Write the site-wide, per-tag and per-author feeds for every published post."""
     config = obj.config()
     with progress_bar(not quiet and sys.stderr.isatty()) as progress:
-        report = publish(config, parse_now(now_text), keep_going=keep_going, force=force, progress=progress)
+        now = parse_now(now_text)
+        preview = now > datetime.now(UTC)  # a look at the future must not number posts for digests
+        report = publish(config, now, keep_going=keep_going, force=force, record=not preview, progress=progress)
     for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
     for warning in report.warnings:
@@ -228,10 +235,16 @@ def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) ->
     if dry_run:
         click.echo(f"{name} slot {report.slot:%Y-%m-%d %H:%M} UTC: would freeze {frozen}; {report.waiting} waiting")
         return
+    for address in report.bounced:
+        click.echo(f"error: smtp: {address}: {report.reasons[address]} (marked bounced: no more digests)", err=True)
+    for address in report.failed:
+        click.echo(f"error: smtp: {address}: {report.reasons[address]}", err=True)
     click.echo(
         f"{name} slot {report.slot:%Y-%m-%d %H:%M} UTC: {frozen}; sent {report.sent}, retried {report.retried}, "
         f"bounced {len(report.bounced)}, failed {len(report.failed)}"
     )
+    if report.bounced or report.failed:
+        sys.exit(1)
 
 
 @main.command("outbox")

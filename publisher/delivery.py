@@ -46,6 +46,7 @@ class DeliveryReport:
     retried: int = 0
     failed: list[str] = field(default_factory=list)
     bounced: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)  # address -> why it failed or bounced
     waiting: int = 0  # messages of earlier runs still to send (dry run)
 
 
@@ -182,6 +183,9 @@ def deliver(
                 with store.transaction():
                     store.mark_failed(item, f"not sent: the subscriber is {item.subscriber_status or 'removed'}")
                 report.failed.append(item.fields["address"])
+                report.reasons[item.fields["address"]] = (
+                    f"not sent: the subscriber is {item.subscriber_status or 'removed'}"
+                )
                 continue
             if item.body not in renders:
                 renders[item.body] = Render(*store.run_body(item.body))
@@ -199,6 +203,7 @@ def deliver(
                     connection.drop()
                 code, text = _code(exc, address)
                 if 500 <= code < 600:
+                    report.reasons[address] = f"{code} {text}"
                     with store.transaction():
                         store.mark_failed(item, f"{code} {text}")
                         if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -213,6 +218,7 @@ def deliver(
                     with store.transaction():
                         store.mark_failed(item, error)
                     report.failed.append(address)
+                    report.reasons[address] = f"{error} (gave up after {attempts} tries)"
                     continue
                 later = clock() + timedelta(seconds=smtp.retry_base_seconds * 2 ** (attempts - 1))
                 with store.transaction():

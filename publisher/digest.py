@@ -72,6 +72,12 @@ _FRAGMENT_CHECKS = 8
 _STYLES = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
 
 
+def _inert(text: str) -> str:
+    """Post text cannot fill in a reader's address or links: a placeholder in it is broken up
+    with a zero-width space, so what a post says is never replaced per recipient."""
+    return text.replace("@@publisher-", "@@publisher\u200b-")
+
+
 def one_line(text: str) -> str:
     """Any run of whitespace, CR and LF included, becomes one space: a header can never be split."""
     return _LINE_BREAKS.sub(" ", text).strip()
@@ -184,14 +190,14 @@ class Renderer:
         found = self._posts.get(post.id)
         if found is None:
             found = self._posts[post.id] = {
-                "title": one_line(post.title),
-                "link": post.url,
+                "title": _inert(one_line(post.title)),
+                "link": _inert(post.url),
                 "date": post.published.astimezone(self.digest.tz),
-                "author": ", ".join(a.name for a in post.authors),
-                "tags": [t.name for t in post.tags],
-                "summary": post.summary,
+                "author": _inert(", ".join(a.name for a in post.authors)),
+                "tags": [_inert(t.name) for t in post.tags],
+                "summary": _inert(post.summary),
                 "html": Markup(
-                    nh3.clean(post.html, url_schemes=set(EMAIL_URL_SCHEMES), link_rel="noopener noreferrer")
+                    _inert(nh3.clean(post.html, url_schemes=set(EMAIL_URL_SCHEMES), link_rel="noopener noreferrer"))
                 ),
             }
         return found
@@ -518,7 +524,7 @@ def plan_run(
         posts=tuple(sorted((seqs[pid], pid) for pid in used)),
         renders=tuple(renders),
         messages=tuple(messages),
-        watermark=max(seqs.values(), default=0),
+        watermark=max(seqs.values(), default=0),  # posts enter the ledger only when really published
     )
 
 

@@ -278,12 +278,15 @@ def publish(
     *,
     keep_going: bool = False,
     force: bool = False,
+    record: bool = True,
     progress: Progress | None = None,
 ) -> PublishReport:
     """Bring the output folder in line with the content; raises ContentError unless keep_going.
 
     ``force`` reads every post and renders every feed again (after a change the
     records cannot see); files whose bytes come out the same are still left alone.
+    ``record=False`` (a preview as of a future time) leaves the publish ledger alone:
+    digests number posts in the order real publishes first saw them.
     """
     started = time.perf_counter()
     out = config.feeds.folder
@@ -310,23 +313,24 @@ def publish(
                 rel = spec.path(fmt)
                 wanted.add(rel)
                 digest = _fingerprint(feed_key, spec, fmt, inputs_of_feed)
-                record = records.get(rel)
-                if not force and record and record.digest == digest and _same_stat(out / rel, record):
+                known = records.get(rel)
+                if not force and known and known.digest == digest and _same_stat(out / rel, known):
                     report.unchanged += 1
                 else:
                     jobs.append(FeedJob(spec, fmt, tuple(feed_posts), digest))
-        for job, written, record in _write_feeds(config, jobs, progress):
+        for job, written, written_record in _write_feeds(config, jobs, progress):
             if written:
                 report.written.append(job.spec.path(job.fmt))
             else:
                 report.unchanged += 1
-            store.put_feed(job.spec.path(job.fmt), record)
+            store.put_feed(job.spec.path(job.fmt), written_record)
         for rel in sorted(set(records) - wanted):
             _remove_feed(out, rel)
             store.forget_feed(rel)
             report.removed.append(rel)
-        known = store.published_ids()
-        store.record_published((p.id for p in live if p.id not in known), now)
+        if record:
+            numbered = store.published_ids()
+            store.record_published((p.id for p in live if p.id not in numbered), now)
         if not report.problems:
             _remember(store, inputs, report)
     report.seconds = time.perf_counter() - started

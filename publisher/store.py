@@ -395,6 +395,12 @@ class Store:
         )
 
     def delete_subscriber(self, subscriber_id: int) -> None:
+        # Unsent messages go too: a new subscriber may later be given the same id.
+        self.db.execute(
+            "UPDATE outbox SET status = 'failed', error = 'not sent: the subscriber was removed'"
+            " WHERE subscriber = ? AND status IN ('pending', 'retry')",
+            (subscriber_id,),
+        )
         self.db.execute("DELETE FROM watermarks WHERE subscriber = ?", (subscriber_id,))
         self.db.execute("DELETE FROM subscriber_digests WHERE subscriber = ?", (subscriber_id,))
         self.db.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))

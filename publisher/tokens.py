@@ -51,7 +51,7 @@ def make_token(secret: bytes, purpose: str, subscriber_id: int, address: str) ->
 def token_subscriber(token: str) -> int:
     """The subscriber id a token claims, before it is checked; SubscriberError when malformed."""
     head, dot, _mac_text = token.partition(".")
-    if not dot or not head.isdigit() or not token.isascii():
+    if not dot or not head.isdigit() or not token.isascii() or len(head) > 18:  # 18 digits fit SQLite
         raise SubscriberError("token is malformed; expected the token from a digest's link")
     return int(head)
 

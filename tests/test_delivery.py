@@ -250,3 +250,67 @@ def test_unsubscribe_link_works_and_forged_tokens_are_rejected(tmp_path: Path, s
         assert all(s.status == "active" for s in store.subscribers())
         assert unsubscribe(store, secret, token).status == "unsubscribed"
         assert store.subscriber("bob@example.com").status == "unsubscribed"
+
+
+def test_send_command_names_each_refused_address_and_exits_1(
+    tmp_path: Path, secret: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from publisher.cli import run
+
+    recorder = Recorder(permanent={"carol@example.net"})
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        subscribe(site, *PEOPLE)
+        assert run(["--site", str(site.root), "digest", "send", "daily", "--now", NOW.isoformat()]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "error: smtp: carol@example.net: 550 5.1.1 No such mailbox (marked bounced: no more digests)\n"
+    )
+    assert "sent 2, retried 0, bounced 1, failed 0" in captured.out
+    assert recorder.per_recipient() == {"alice@example.org": 1, "bob@example.com": 1}
+
+
+def test_post_text_cannot_fill_in_a_readers_address_or_links(tmp_path: Path, secret: bytes) -> None:
+    recorder = Recorder()
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        site.post(
+            "sly.md",
+            'title: "Hi @@publisher-address@@"\ndate: 2026-11-26\ntags: [UNPoA]\n'
+            'summary: "Manage: @@publisher-manage_url@@"',
+        )
+        publish(site.config, NOW)
+        subscribe(site, PEOPLE[0])
+        _send(site)
+    msg = recorder.messages()[0]
+    text = msg.get_body(("plain",)).get_content()
+    assert "alice@example.org" not in msg["Subject"] and "Hi @@publisher\u200b-address@@" in msg["Subject"]
+    assert "Manage: @@publisher\u200b-manage_url@@" in text
+    assert text.count("/manage?token=") == 1  # the footer's own link only
+
+
+def test_a_removed_subscribers_unsent_message_never_goes_out(tmp_path: Path, secret: bytes) -> None:
+    from publisher.subscribers import add_subscriber, remove_subscriber
+
+    site = published_site(tmp_path / "site", 2525)
+    subscribe(site, PEOPLE[0])
+    with Store(site.config.state.path) as store:
+        from publisher.digest import freeze_run
+        from publisher.publish import live_posts
+
+        freeze_run(site.config, store, site.config.digest("daily"), NOW, live_posts(site.config, NOW), NOW, secret)
+        remove_subscriber(store, "alice@example.org")
+        newcomer = add_subscriber(store, "zoe@example.org", "", [], NOW)  # may be given Alice's old id
+        counts = store.run_summaries()[0].counts
+    assert counts == {"failed": 1}
+    assert newcomer.address == "zoe@example.org"
+
+
+def test_a_preview_of_the_future_does_not_number_posts_for_digests(tmp_path: Path, secret: bytes) -> None:
+    from publisher.cli import run
+
+    site = published_site(tmp_path / "site", 2525)
+    site.post("embargo.md", "title: Embargoed\ndate: 2030-01-01\ntags: [UNPoA]")
+    assert run(["--site", str(site.root), "publish", "-q", "--now", "2030-06-01T00:00:00+00:00"]) == 0
+    with Store(site.config.state.path) as store:
+        assert len(store.published_ids()) == 4  # the sample posts only

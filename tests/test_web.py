@@ -401,3 +401,10 @@ def test_front_page_reads_the_index_without_waiting_for_a_running_publish(web: W
     assert "UNPoA" in html and "Fresh" not in html  # what the last publish saw, nothing read from content/
     publish(web.site.config, NOW)
     assert "Fresh" in web.app.test_client().get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/confirm", "/unsubscribe", "/manage"])
+def test_a_token_with_a_huge_id_is_a_clear_400(web: Web, path: str) -> None:
+    response = web.app.test_client().get(f"{path}?token=99999999999999999999999999.x")
+    assert response.status_code == 400
+    assert "malformed" in response.get_data(as_text=True)
