@@ -116,7 +116,7 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bench_queue(config_path: Path, people: list[Subscriber], runs: int) -> None:
+def bench_queue(config_path: Path, people: list[Subscriber], runs: int) -> dict[str, object]:
     rates, cpu_rates, sizes = [], [], []
     for run in range(runs):
         config, posts = fresh_state(config_path, people, f"queue{run}")
@@ -139,6 +139,7 @@ def bench_queue(config_path: Path, people: list[Subscriber], runs: int) -> None:
         f"{statistics.median(cpu_rates):,.0f} per CPU second, for {len(people):,} subscribers (target >= 20,000); "
         f"outbox adds {statistics.median(sizes) / 2**20:.1f} MiB"
     )
+    return {"subscribers": len(people), "per_s": _spread(rates), "per_cpu_s": _spread(cpu_rates), "target": 20_000}
 
 
 def wait_for_port(port: int) -> None:
@@ -152,7 +153,7 @@ def wait_for_port(port: int) -> None:
     raise SystemExit(f"aiosmtpd did not start on port {port}")
 
 
-def bench_delivery(config_path: Path, people: list[Subscriber], runs: int) -> None:
+def bench_delivery(config_path: Path, people: list[Subscriber], runs: int) -> dict[str, object]:
     rates, cpu_rates = [], []
     for run in range(runs):
         config, posts = fresh_state(config_path, people, f"deliver{run}")
@@ -174,16 +175,23 @@ def bench_delivery(config_path: Path, people: list[Subscriber], runs: int) -> No
         f"delivery to a local aiosmtpd over one connection: median {statistics.median(rates):,.0f} messages/s wall, "
         f"{statistics.median(cpu_rates):,.0f} per publisher CPU second (target >= 300)"
     )
+    return {"messages": len(people), "per_s": _spread(rates), "per_cpu_s": _spread(cpu_rates), "target": 300}
 
 
-def main() -> None:
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    """Run both benchmarks; the figures are printed and returned (benchmarks/run.py stores them)."""
+    os.environ.setdefault("PUBLISHER_SECRET", SECRET.decode())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--posts", type=int, default=60)
     parser.add_argument("--messages", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -198,14 +206,14 @@ def main() -> None:
             config_path = make_site(Path(tmp) / "site", args.posts, port, rng)
             people = subscribers(args.subscribers, rng)
             print(f"{args.posts} posts on {len(TAGS)} tags, {len(people):,} subscribers, seed {args.seed}")
-            bench_queue(config_path, people, args.runs)
+            queue = bench_queue(config_path, people, args.runs)
             wait_for_port(port)
-            bench_delivery(config_path, people[: args.messages], args.runs)
+            delivery = bench_delivery(config_path, people[: args.messages], args.runs)
     finally:
         server.terminate()
         server.wait()
+    return {"posts": args.posts, "seed": args.seed, "runs": args.runs, "queue": queue, "delivery": delivery}
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PUBLISHER_SECRET", SECRET.decode())
     main()

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import corpus  # benchmarks/corpus.py: this script's folder is first on sys.path
+import digest_bench
 from rich.console import Console
 from rich.table import Table
 
@@ -511,6 +512,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", action="append", choices=sorted(SIZES), help="only these sizes (repeatable)")
     parser.add_argument("--suite", action="append", choices=sorted(SUITES), help="only these suites (repeatable)")
     parser.add_argument("--no-write", action="store_true", help="print the table but write no JSON")
+    parser.add_argument("--no-digests", action="store_true", help="skip the digest queue and delivery figures")
     args = parser.parse_args(argv)
     sizes = args.size or ["1k", "10k", *(["100k"] if args.large else [])]
     sizes = sorted(sizes, key=lambda key: SIZES[key].posts)
@@ -560,6 +562,15 @@ def main(argv: list[str] | None = None) -> None:
         print_table(f"{name}: median (min–max) of the runs; {env['nproc']} cores, Python {env['python']}", reports)
         if len(reports) > 1:
             print_scaling(reports)
+    if not args.no_digests:
+        console.log("digests: selection + render + queue for 100,000 subscribers, then delivery to aiosmtpd")
+        figures = digest_bench.main(["--runs", str(min(args.runs, 3))])
+        if not args.no_write:
+            path = RESULTS / "digest-100000.json"
+            RESULTS.mkdir(exist_ok=True)
+            report = {"suite": "digest", **figures, "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+            path.write_text(json.dumps({**report, "machine": env}, indent=2) + "\n", encoding="utf-8")
+            console.log(f"wrote {path.relative_to(REPO)}")
 
 
 if __name__ == "__main__":
