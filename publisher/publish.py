@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
 from pathlib import Path
-
-from feedgen.entry import FeedEntry
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import Config
 from .content import SourceFile, content_files, display_path, read_post
 from .errors import ConfigError, ContentError, ContentProblem, OutputError
-from .feeds import FeedSpec, author_spec, build_entry, render_feed, site_spec, tag_spec
+from .feedspec import FeedSpec, author_spec, site_spec, tag_spec
 from .model import Author, Post, Tag
 from .store import POST_FORMAT, CachedFile, FeedRecord, Store
+
+if TYPE_CHECKING:
+    from feedgen.entry import FeedEntry
 
 Progress = Callable[[str, int, int], None]
 
@@ -355,6 +357,8 @@ def _write_feeds(
     Entries are built once and shared by every feed that lists them. (Rendering in
     forked workers was tried: no faster on two cores, and 150 MiB more memory.)
     """
+    from .feeds import build_entry, render_feed  # feedgen and lxml: only when a feed is to be written
+
     entries: dict[str, FeedEntry] = {}
     for number, job in enumerate(jobs, 1):
         feed_entries = [

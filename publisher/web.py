@@ -33,7 +33,7 @@ from .config import CONFIG_NAME, Config, load_config
 from .delivery import send_one, smtp_password
 from .digest import template_environment
 from .errors import ConfigError, DeliveryError, PublisherError, RateLimited, SubscriberError
-from .feeds import MEDIA_TYPES, tag_spec
+from .feedspec import MEDIA_TYPES, tag_spec
 from .model import Subscriber, Tag
 from .publish import indexed_posts
 from .signup import (

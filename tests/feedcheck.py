@@ -10,7 +10,7 @@ import feedparser
 from feedparser.sanitizer import _sanitize_html
 
 from publisher.config import Config
-from publisher.feeds import MEDIA_TYPES, FeedSpec, feed_url
+from publisher.feedspec import MEDIA_TYPES, FeedSpec, feed_url
 from publisher.model import Post
 
 
