@@ -88,20 +88,28 @@ def _content_key(config: Config) -> str:
     return _fingerprint(config.site, config.content, __version__, POST_FORMAT)
 
 
-def _parse(config: Config, todo: list[SourceFile]) -> list[tuple[SourceFile, str, Post | ContentProblem]]:
-    """Read and parse changed files; a cold publish of a large site uses every core."""
+def _parse(
+    config: Config, todo: list[SourceFile], stale: dict[str, CachedFile]
+) -> list[tuple[SourceFile, str, Post | ContentProblem]]:
+    """Read changed files and parse those whose bytes did change (a checkout touches every
+    file's time, not its text); a cold publish of a large site parses on every core."""
     folder = config.content.folder
-    paths = [folder / f.rel for f in todo]
     raws = [_read_source(config, f) for f in todo]
-    readable = [(path, raw) for path, raw in zip(paths, raws, strict=True) if isinstance(raw, bytes)]
+    shas = [hashlib.sha256(raw).hexdigest() if isinstance(raw, bytes) else "" for raw in raws]
+    same = [f.rel in stale and stale[f.rel].sha256 == sha for f, sha in zip(todo, shas, strict=True)]
+    readable = [
+        (folder / f.rel, raw)
+        for f, raw, unchanged in zip(todo, raws, same, strict=True)
+        if isinstance(raw, bytes) and not unchanged
+    ]
     if len(readable) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
         with ProcessPoolExecutor() as pool:
             parsed = iter(list(pool.map(read_post, *zip(*readable, strict=True), repeat(config), chunksize=64)))
     else:
         parsed = (read_post(path, raw, config) for path, raw in readable)
     return [
-        (f, hashlib.sha256(raw).hexdigest(), next(parsed)) if isinstance(raw, bytes) else (f, "", raw)
-        for f, raw in zip(todo, raws, strict=True)
+        (f, sha, stale[f.rel].result if unchanged else next(parsed) if isinstance(raw, bytes) else raw)
+        for f, raw, sha, unchanged in zip(todo, raws, shas, same, strict=True)
     ]
 
 
@@ -120,13 +128,16 @@ def scan(config: Config, store: Store, files: list[SourceFile]) -> list[Post | C
     cached = store.cached_files()
     results: dict[str, Post | ContentProblem] = {}
     todo = []
+    stale: dict[str, CachedFile] = {}
     for f in files:
         known = cached.pop(f.rel, None)
         if known and (known.mtime_ns, known.size) == (f.mtime_ns, f.size):
             results[f.rel] = known.result
         else:
             todo.append(f)
-    parsed = _parse(config, todo)
+            if known:
+                stale[f.rel] = known
+    parsed = _parse(config, todo, stale)
     store.put_files((f.rel, CachedFile(f.mtime_ns, f.size, sha, result)) for f, sha, result in parsed)
     results.update((f.rel, result) for f, _sha, result in parsed)
     store.forget_files(cached)

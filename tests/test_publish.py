@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import publisher.publish
 from publisher.errors import ConfigError, ContentError, OutputError
 from publisher.model import slugify
 from publisher.publish import PARALLEL_THRESHOLD, publish
@@ -232,3 +233,26 @@ def test_spellings_sharing_a_slug_within_one_post_are_merged_with_a_warning(site
     ]
     atom = (site.feeds / "tags/small-arms-light-weapons/atom.xml").read_text()
     assert atom.count("<category ") == 1
+
+
+def test_touched_but_unchanged_files_are_not_parsed_again(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    _three_posts(site)
+    publish(site.config, NOW)
+    for path in (site.root / "content").glob("*.md"):
+        os.utime(path, ns=(1, 1))  # as a checkout does
+    parsed: list[str] = []
+    real = publisher.publish.read_post
+    monkeypatch.setattr(
+        publisher.publish, "read_post", lambda path, raw, config: parsed.append(path.name) or real(path, raw, config)
+    )
+    site.post("b.md", "title: B again\ndate: 2012-01-02 10:00\ntags: [ATT]\nauthor: Bob")
+    report = publish(site.config, NOW)
+    assert parsed == ["b.md"]
+    assert sorted(report.written) == [
+        "atom.xml",
+        "authors/bob/atom.xml",
+        "authors/bob/rss.xml",
+        "rss.xml",
+        "tags/att/atom.xml",
+        "tags/att/rss.xml",
+    ]
