@@ -89,7 +89,7 @@ def _content_key(config: Config) -> str:
 
 
 def _parse(
-    config: Config, todo: list[SourceFile], stale: dict[str, CachedFile]
+    config: Config, todo: list[SourceFile], stale: dict[str, CachedFile], progress: Progress | None = None
 ) -> list[tuple[SourceFile, str, Post | ContentProblem]]:
     """Read changed files and parse those whose bytes did change (a checkout touches every
     file's time, not its text); a cold publish of a large site parses on every core."""
@@ -102,11 +102,16 @@ def _parse(
         for f, raw, unchanged in zip(todo, raws, same, strict=True)
         if isinstance(raw, bytes) and not unchanged
     ]
+    results: list[Post | ContentProblem] = []
     if len(readable) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
         with ProcessPoolExecutor() as pool:
-            parsed = iter(list(pool.map(read_post, *zip(*readable, strict=True), repeat(config), chunksize=64)))
+            for result in pool.map(read_post, *zip(*readable, strict=True), repeat(config), chunksize=64):
+                results.append(result)
+                if progress and len(results) % 100 == 0:
+                    progress("reading posts", len(results), len(readable))
     else:
-        parsed = (read_post(path, raw, config) for path, raw in readable)
+        results = [read_post(path, raw, config) for path, raw in readable]
+    parsed = iter(results)
     return [
         (f, sha, stale[f.rel].result if unchanged else next(parsed) if isinstance(raw, bytes) else raw)
         for f, raw, sha, unchanged in zip(todo, raws, shas, same, strict=True)
@@ -120,7 +125,9 @@ def _read_source(config: Config, source: SourceFile) -> bytes | ContentProblem:
         return ContentProblem(display_path(config, source.rel), f"cannot read: {exc.strerror}")
 
 
-def scan(config: Config, store: Store, files: list[SourceFile]) -> list[Post | ContentProblem]:
+def scan(
+    config: Config, store: Store, files: list[SourceFile], progress: Progress | None = None
+) -> list[Post | ContentProblem]:
     """Every content file as a Post or a problem, re-reading only files whose stat changed."""
     if store.get_meta("content_fingerprint") != _content_key(config):
         store.forget_all_files()
@@ -137,7 +144,7 @@ def scan(config: Config, store: Store, files: list[SourceFile]) -> list[Post | C
             todo.append(f)
             if known:
                 stale[f.rel] = known
-    parsed = _parse(config, todo, stale)
+    parsed = _parse(config, todo, stale, progress)
     store.put_files((f.rel, CachedFile(f.mtime_ns, f.size, sha, result)) for f, sha, result in parsed)
     results.update((f.rel, result) for f, _sha, result in parsed)
     store.forget_files(cached)
@@ -245,9 +252,10 @@ def collect(
     *,
     keep_going: bool = False,
     files: list[SourceFile] | None = None,
+    progress: Progress | None = None,
 ) -> list[Post]:
     """The posts live at ``now``, tags resolved; problems and counts go into the report."""
-    results = scan(config, store, files if files is not None else _source_files(config))
+    results = scan(config, store, files if files is not None else _source_files(config), progress)
     report.problems = [r for r in results if isinstance(r, ContentProblem)]
     posts = [r for r in results if isinstance(r, Post)]
     report.problems += _check_unique(posts, config)
@@ -315,7 +323,7 @@ def publish(
         report = PublishReport()
         if force:
             store.forget_all_files()
-        live = collect(config, store, now, report, keep_going=keep_going, files=files)
+        live = collect(config, store, now, report, keep_going=keep_going, files=files, progress=progress)
         plan = plan_feeds(config, live)
         report.warnings += _equal_updated_warnings(plan)
         wanted: set[str] = set()

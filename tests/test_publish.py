@@ -256,3 +256,14 @@ def test_touched_but_unchanged_files_are_not_parsed_again(site: Site, monkeypatc
         "tags/att/atom.xml",
         "tags/att/rss.xml",
     ]
+
+
+def test_a_large_publish_reports_progress_while_reading_and_writing(site: Site) -> None:
+    for n in range(PARALLEL_THRESHOLD + 44):
+        site.post(f"p{n:03}.md", f"title: Post {n}\ndate: 2012-01-01 {n // 60:02}:{n % 60:02}\ntags: [T{n % 30}]")
+    seen: list[tuple[str, int, int]] = []
+    publish(site.config, NOW, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    reading = [s for s in seen if s[0] == "reading posts"]
+    writing = [s for s in seen if s[0] == "writing feeds"]
+    assert reading == [("reading posts", 100, 300), ("reading posts", 200, 300), ("reading posts", 300, 300)]
+    assert writing[-1] == ("writing feeds", 64, 64)  # site, 30 tags and one author, Atom and RSS
