@@ -19,7 +19,6 @@ import hmac
 import os
 import secrets
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -30,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import CONFIG_NAME, Config, load_config
-from .delivery import send_one, smtp_password
+from .delivery import Clock, send_one, smtp_password
 from .digest import template_environment
 from .errors import ConfigError, DeliveryError, PublisherError, RateLimited, SubscriberError
 from .feedspec import MEDIA_TYPES, tag_spec
@@ -63,7 +62,6 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 STATUS = {SubscriberError: 400, RateLimited: 429, DeliveryError: 503}
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

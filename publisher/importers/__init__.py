@@ -21,10 +21,10 @@ import yaml
 from ..config import Config
 from ..content import clean_text, content_files, display_path, read_post, split_front_matter
 from ..errors import ImportFailed, OutputError
-from ..model import Post, slugify
+from ..model import Post
 from ..publish import write_atomically
 from . import archive, feed, wordpress
-from .common import Batch, ImportedPost, Skipped, Source, load_source
+from .common import Batch, ImportedPost, Skipped, Source, load_source, merge_tags
 
 KINDS = ("archive", "wordpress", "feed")
 IMPORTED = "imported"  # front matter mark of a file an import wrote: only those are updated in place
@@ -87,14 +87,6 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _merge_tags(*groups: tuple[str, ...]) -> tuple[str, ...]:
-    """Tags in order, one per slug: the first spelling wins, as publish would merge them anyway."""
-    by_slug: dict[str, str] = {}
-    for name in itertools.chain(*groups):
-        by_slug.setdefault(slugify(name), name)
-    return tuple(by_slug.values())
-
-
 def _prepare(batch: Batch, extra_tags: Iterable[str]) -> tuple[list[ImportedPost], list[Skipped]]:
     """Posts with the extra tags added, each id once; later copies of an id are skipped."""
     extra = _clean(tuple(extra_tags))
@@ -102,7 +94,7 @@ def _prepare(batch: Batch, extra_tags: Iterable[str]) -> tuple[list[ImportedPost
     skipped = list(batch.skipped)
     for post in batch.posts:
         post = dataclasses.replace(post, **{f.name: _clean(getattr(post, f.name)) for f in dataclasses.fields(post)})
-        post = dataclasses.replace(post, tags=_merge_tags(post.tags, extra))
+        post = dataclasses.replace(post, tags=merge_tags(post.tags, extra))
         if post.id in posts:
             skipped.append(Skipped(f'"{post.title}"', f"same id as an earlier post ({post.id})"))
         else:

@@ -3,10 +3,11 @@ helpers that turn foreign text into a Markdown body publisher renders back uncha
 
 from __future__ import annotations
 
+import itertools
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -160,3 +161,11 @@ def html_body(fragment: str, base_url: str) -> str:
     if fragment and not _HTML_BLOCK.match(fragment):
         fragment = f"<div>{fragment}</div>"
     return _BLANK_LINE.sub(r"\1&#10;", fragment)
+
+
+def merge_tags(*groups: Iterable[str]) -> tuple[str, ...]:
+    """Tags in order, one per slug: the first spelling wins, as publish would merge them anyway."""
+    by_slug: dict[str, str] = {}
+    for name in itertools.chain(*groups):
+        by_slug.setdefault(slugify(name), name)
+    return tuple(by_slug.values())

@@ -16,7 +16,7 @@ from xml.parsers.expat import ErrorString
 from ..config import Config
 from ..content import html_to_text
 from ..model import slugify
-from .common import Batch, ImportedPost, Skipped, Source, fail, html_body, slug_for, xml_failure
+from .common import Batch, ImportedPost, Skipped, Source, fail, html_body, merge_tags, slug_for, xml_failure
 
 EXPECTED = "a WordPress export (WXR 1.0–1.2)"
 WXR_VERSIONS = ("1.0", "1.1", "1.2")
@@ -161,18 +161,18 @@ def _when(item: ET.Element, wp: str, config: Config) -> datetime | None:
 
 def _terms(item: ET.Element) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Tags and categories, each once, without WordPress's placeholder category."""
-    tags: dict[str, str] = {}
-    categories: dict[str, str] = {}
+    tags: list[str] = []
+    categories: list[str] = []
     for element in item.findall("category"):
         name = (element.text or "").strip()
         domain = element.get("domain", "category")
         if not name or (domain == "category" and (element.get("nicename") or slugify(name)) == _PLACEHOLDER_CATEGORY):
             continue
         if domain in _TAG_DOMAINS:
-            tags.setdefault(slugify(name), name)
+            tags.append(name)
         elif domain == "category":
-            categories.setdefault(slugify(name), name)
-    return tuple(tags.values()), tuple(categories.values())
+            categories.append(name)
+    return merge_tags(tags), merge_tags(categories)
 
 
 def _post(item: ET.Element, wp: str, display_names: dict[str, str], config: Config) -> ImportedPost | str:
