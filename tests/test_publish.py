@@ -12,9 +12,10 @@ import pytest
 import publisher.publish
 from publisher.errors import ConfigError, ContentError, OutputError
 from publisher.model import slugify
-from publisher.publish import PARALLEL_THRESHOLD, publish
+from publisher.publish import PARALLEL_THRESHOLD, live_posts, plan_feeds, publish
 
 from .conftest import NOW, REPO, Site
+from .feedcheck import feedgen_reference
 
 
 def _mtimes(folder: Path) -> dict[str, int]:
@@ -153,6 +154,10 @@ def test_full_content_off_gives_summaries_only(tmp_path: Path) -> None:
     rss = (site.feeds / "rss.xml").read_text()
     assert "<content" not in atom and "content:encoded>" not in rss
     assert '<summary type="html">Hello world.</summary>' in atom
+    config = site.config
+    for spec, posts in plan_feeds(config, live_posts(config, NOW)):
+        for fmt in config.feeds.formats:
+            assert (site.feeds / spec.path(fmt)).read_bytes() == feedgen_reference(config, spec, fmt, posts)
 
 
 def test_missing_content_folder_is_an_error_and_keeps_the_feeds(site: Site) -> None:
