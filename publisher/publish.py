@@ -89,12 +89,11 @@ def _parse(
 ) -> list[tuple[SourceFile, str, Post | ContentProblem]]:
     """Read changed files and parse those whose bytes did change (a checkout touches every
     file's time, not its text); a cold publish of a large site parses on every core."""
-    folder = config.content.folder
     raws = [_read_source(config, f) for f in todo]
     shas = [hashlib.sha256(raw).hexdigest() if isinstance(raw, bytes) else "" for raw in raws]
     same = [f.rel in stale and stale[f.rel].sha256 == sha for f, sha in zip(todo, shas, strict=True)]
     readable = [
-        (folder / f.rel, raw)
+        (f.rel, raw)
         for f, raw, unchanged in zip(todo, raws, same, strict=True)
         if isinstance(raw, bytes) and not unchanged
     ]
@@ -106,7 +105,7 @@ def _parse(
                 if progress and len(results) % 100 == 0:
                     progress("reading posts", len(results), len(readable))
     else:
-        results = [read_post(path, raw, config) for path, raw in readable]
+        results = [read_post(rel, raw, config) for rel, raw in readable]
     parsed = iter(results)
     return [
         (f, sha, stale[f.rel].result if unchanged else next(parsed) if isinstance(raw, bytes) else raw)

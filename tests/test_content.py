@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from publisher.content import read_post
+from publisher.content import _simple_yaml, _YamlLoader, join_url, read_post
 from publisher.errors import ContentProblem
 from publisher.model import Author, Post, Tag
 from publisher.publish import live_posts, publish
@@ -19,7 +23,7 @@ PARIS = ZoneInfo("Europe/Paris")
 
 def _read(site: Site, name: str, front: str, body: str = "Body.", fmt: str = "yaml") -> Post | ContentProblem:
     path = site.post(name, front, body, fmt)
-    return read_post(path, path.read_bytes(), site.config)
+    return read_post(path.relative_to(site.root / "content").as_posix(), path.read_bytes(), site.config)
 
 
 def _post(site: Site, *args: str, **kwargs: str) -> Post:
@@ -103,7 +107,8 @@ def test_urls_in_content_become_absolute_and_scripts_go(site: Site) -> None:
     body = (
         "[rel](../other/) [root](/about/) [abs](https://un.org/x) [frag](#notes) [mail](mailto:a@b.org)\n\n"
         '![chart](chart.png)\n\n<img src="/img/map.png" onerror="alert(1)"> <a href="javascript:alert(1)">x</a>\n\n'
-        '<script>alert(1)</script>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n`href="x.html"`\n'
+        '<script>alert(1)</script>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n`href="x.html"`\n\n'
+        '<a title="a > b" href="gt.html">gt</a> <img alt="1>0" title="t" src="i.png"/>\n'
     )
     post = _post(site, "p.md", "title: T\ndate: 2012-05-06\nslug: p", body)
     base = "https://news.example.org/blog/2012/05/06/p/"
@@ -114,6 +119,8 @@ def test_urls_in_content_become_absolute_and_scripts_go(site: Site) -> None:
     assert 'href="mailto:a@b.org"' in post.html
     assert f'src="{base}chart.png"' in post.html
     assert 'src="https://news.example.org/img/map.png"' in post.html
+    assert f'<a title="a &gt; b" href="{base}gt.html">' in post.html
+    assert f'src="{base}i.png"' in post.html
     assert "onerror" not in post.html and "javascript:" not in post.html and "<script" not in post.html
     assert "<table>" in post.html  # CommonMark plus tables
     assert '<code>href="x.html"</code>' in post.html  # text that merely looks like markup is left alone
@@ -162,7 +169,7 @@ def test_equal_timestamps_order_by_source_path(site: Site) -> None:
 def test_broken_files_name_path_line_and_problem(site: Site, text: bytes, line: int, message: str) -> None:
     path = site.root / "content" / "broken.md"
     path.write_bytes(text)
-    problem = read_post(path, text, site.config)
+    problem = read_post("broken.md", text, site.config)
     assert isinstance(problem, ContentProblem)
     assert problem.path == "content/broken.md"
     assert problem.line == line
@@ -232,3 +239,55 @@ def test_a_link_to_nowhere_is_reported(site: Site) -> None:
     report = publish(site.config, NOW, keep_going=True)
     assert [str(p) for p in report.problems] == ["content/gone.md: cannot read: No such file or directory"]
     assert report.posts == 1
+
+
+_YAML_PIECES = st.sampled_from(
+    ['"', "'", "''", "#", " #", ": ", ":", "[", "]", ",", "{", "}", "-", "?", "&", "*", "!", "|", ">", "%", "@",
+     "`", "\\", "\t", " ", "~", "null", "yes", "No", "on", "true", "1", "0x1f", "1_000", "1:20", ".5", ".inf",
+     "2012-01-01", "2012-07-09 10:00:00 +0100", "a", "Hello World", "é", "😀", "\u00a0", "\u200f", "\ufeff"]
+)  # fmt: skip
+_yaml_scalar = st.lists(_YAML_PIECES, min_size=1, max_size=4).map("".join)
+_yaml_value = st.one_of(
+    _yaml_scalar,
+    _yaml_scalar.map(lambda s: f'"{s}"'),
+    _yaml_scalar.map(lambda s: f"'{s}'"),
+    st.lists(st.one_of(_yaml_scalar, _yaml_scalar.map(lambda s: f'"{s}"')), max_size=3).map(
+        lambda items: "[" + ", ".join(items) + "]"
+    ),
+)
+_yaml_line = st.one_of(
+    st.tuples(st.sampled_from(["title", "tags", "on", "null", "Title", "a-b", "_x", "yes", "2012"]),
+              st.sampled_from([" ", "", "  "]), _yaml_value).map(lambda t: f"{t[0]}:{t[1]}{t[2]}"),
+    st.sampled_from(["", "# a comment", "  indented: x", "- item"]),
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_yaml_line, min_size=1, max_size=3).map("\n".join))
+def test_simple_front_matter_reads_exactly_as_yaml_does(source: str) -> None:
+    fast = _simple_yaml(source)
+    try:
+        slow = yaml.load(source, Loader=_YamlLoader)
+    except yaml.YAMLError:
+        slow = "a YAML error"
+    assert fast is None or fast == slow
+
+
+def test_common_front_matter_is_read_without_the_yaml_parser() -> None:
+    source = 'title: "Sanctions, again (2)"\ndate: 2011-11-02T07:38:38+00:00\nauthor: Hana Sato\ntags: ["UNPoA", ATT]'
+    assert _simple_yaml(source) == {
+        "title": "Sanctions, again (2)",
+        "date": "2011-11-02T07:38:38+00:00",
+        "author": "Hana Sato",
+        "tags": ["UNPoA", "ATT"],
+    }
+
+
+@given(
+    st.sampled_from(["https://a.org/b/c/", "https://a.org", "http://a.org:8080/x", "https://a.org/b?q=1#f"]),
+    st.lists(st.sampled_from(["/", "//", ".", "..", "x", "?", "#", "%20", " ", "\\", ":", "@", "é"]), max_size=6).map(
+        "".join
+    ),
+)
+def test_join_url_is_urljoin(base: str, url: str) -> None:
+    assert join_url(base, url) == urljoin(base, url)

@@ -32,7 +32,7 @@ LIBYA = "2012-03-08-a-review-of-the-new-sg-report-on-the-support-mission-in-liby
 def _render(site: Site, body: str) -> str:
     """The HTML publish makes of a post with this Markdown body."""
     text = f"---\ntitle: T\ndate: 2020-01-01\n---\n\n{body}\n"
-    return parse_post(text, site.root / "content" / "p.md", site.config).html
+    return parse_post(text, "p.md", site.config).html
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])

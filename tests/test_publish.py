@@ -248,7 +248,7 @@ def test_touched_but_unchanged_files_are_not_parsed_again(site: Site, monkeypatc
     parsed: list[str] = []
     real = publisher.publish.read_post
     monkeypatch.setattr(
-        publisher.publish, "read_post", lambda path, raw, config: parsed.append(path.name) or real(path, raw, config)
+        publisher.publish, "read_post", lambda rel, raw, config: parsed.append(rel) or real(rel, raw, config)
     )
     site.post("b.md", "title: B again\ndate: 2012-01-02 10:00\ntags: [ATT]\nauthor: Bob")
     report = publish(site.config, NOW)

@@ -137,7 +137,7 @@ def _existing(config: Config) -> tuple[dict[str, Path], dict[str, Path], dict[st
     for found in content_files(folder) if folder.is_dir() else ():
         path = folder / found.rel
         raw = path.read_bytes()
-        post = read_post(path, raw, config)
+        post = read_post(found.rel, raw, config)
         if isinstance(post, Post):
             marked = split_front_matter(raw.decode("utf-8"))[0].get(IMPORTED) is True
             (imported if marked else by_hand).setdefault(post.id, path)
