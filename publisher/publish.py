@@ -88,36 +88,33 @@ def _parse(
     config: Config, todo: list[SourceFile], stale: dict[str, CachedFile], progress: Progress | None = None
 ) -> list[tuple[SourceFile, str, Post | ContentProblem]]:
     """Read changed files and parse those whose bytes did change (a checkout touches every
-    file's time, not its text); a cold publish of a large site parses on every core."""
-    raws = [_read_source(config, f) for f in todo]
-    shas = [hashlib.sha256(raw).hexdigest() if isinstance(raw, bytes) else "" for raw in raws]
-    same = [f.rel in stale and stale[f.rel].sha256 == sha for f, sha in zip(todo, shas, strict=True)]
-    readable = [
-        (f.rel, raw)
-        for f, raw, unchanged in zip(todo, raws, same, strict=True)
-        if isinstance(raw, bytes) and not unchanged
-    ]
-    results: list[Post | ContentProblem] = []
-    if len(readable) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+    file's time, not its text); a large batch is read, hashed and parsed on every core."""
+    known = [stale[f.rel].sha256 if f.rel in stale else None for f in todo]
+    results: list[tuple[str, Post | ContentProblem | None]] = []
+    if len(todo) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+        # The workers read the files themselves: the parent stays small, and so do the
+        # copies of it that forking makes.
         with ProcessPoolExecutor() as pool:
-            for result in pool.map(read_post, *zip(*readable, strict=True), repeat(config), chunksize=64):
+            for result in pool.map(_parse_file, repeat(config), [f.rel for f in todo], known, chunksize=64):
                 results.append(result)
                 if progress and len(results) % 100 == 0:
-                    progress("reading posts", len(results), len(readable))
+                    progress("reading posts", len(results), len(todo))
     else:
-        results = [read_post(rel, raw, config) for rel, raw in readable]
-    parsed = iter(results)
+        results = [_parse_file(config, f.rel, sha) for f, sha in zip(todo, known, strict=True)]
     return [
-        (f, sha, stale[f.rel].result if unchanged else next(parsed) if isinstance(raw, bytes) else raw)
-        for f, raw, sha, unchanged in zip(todo, raws, shas, same, strict=True)
+        (f, sha, stale[f.rel].result if result is None else result)
+        for f, (sha, result) in zip(todo, results, strict=True)
     ]
 
 
-def _read_source(config: Config, source: SourceFile) -> bytes | ContentProblem:
+def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, Post | ContentProblem | None]:
+    """(sha256, post or problem) of one file; None in place of the post when its bytes hash to known_sha."""
     try:
-        return (config.content.folder / source.rel).read_bytes()
+        raw = (config.content.folder / rel).read_bytes()
     except OSError as exc:
-        return ContentProblem(display_path(config, source.rel), f"cannot read: {exc.strerror}")
+        return "", ContentProblem(display_path(config, rel), f"cannot read: {exc.strerror}")
+    sha = hashlib.sha256(raw).hexdigest()
+    return sha, None if sha == known_sha else read_post(rel, raw, config)
 
 
 def scan(
