@@ -73,6 +73,7 @@ SUMMARY_LENGTH = 300
 _RAW_TEXT_OPEN = re.compile(r"<(script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext)\b", re.I)
 # A start tag holding a relative URL (nh3 escapes "<" and ">" in attribute values).
 _RELATIVE_URL_TAG = re.compile(r'<[a-zA-Z][^>]*?\s(?:href|src|cite)="(?!https?://)[^>]*>')
+_ROOT_PATH = re.compile(r"/(?!/)[A-Za-z0-9_~%./-]*")  # "/img/map.png": no query, fragment or "//" host
 # nh3 writes every attribute as name="value"; these are the ones holding a URL that is
 # not yet absolute.
 _URL_ATTRIBUTE = re.compile(r'(?<=\s)(href|src|cite)="(?!https?://)([^"]*)"')
@@ -222,7 +223,7 @@ def sanitize_html(body: str, base_url: str) -> str:
 
 def join_url(base_url: str, url: str) -> str:
     """urljoin, without its cost for the most common case: a path from the site's root."""
-    if url[:1] == "/" and url[:2] != "//" and "/." not in url and base_url.startswith(("https://", "http://")):
+    if _ROOT_PATH.fullmatch(url) and "/." not in url and base_url.startswith(("https://", "http://")):
         root = base_url.find("/", base_url.index("//") + 2)
         return (base_url if root < 0 else base_url[:root]) + url
     return urljoin(base_url, url)

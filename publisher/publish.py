@@ -186,7 +186,7 @@ def resolve_tags(posts: list[Post]) -> tuple[list[Post], list[str]]:
     ]
     resolved = [
         dataclasses.replace(post, tags=tuple(dict.fromkeys(canonical[t.slug] for t in post.tags)))
-        if any(t != canonical[t.slug] for t in post.tags)
+        if any(t.name != canonical[t.slug].name for t in post.tags)
         else post
         for post in posts
     ]
@@ -321,11 +321,11 @@ def publish(
         wanted: set[str] = set()
         jobs: list[FeedJob] = []
         for spec, feed_posts in plan:
-            inputs_of_feed = [(p.revision, [t.name for t in p.tags]) for p in feed_posts]
+            inputs_of_feed = _fingerprint(feed_key, spec, [(p.revision, [t.name for t in p.tags]) for p in feed_posts])
             for fmt in config.feeds.formats:
                 rel = spec.path(fmt)
                 wanted.add(rel)
-                digest = _fingerprint(feed_key, spec, fmt, inputs_of_feed)
+                digest = _fingerprint(inputs_of_feed, fmt)
                 known = records.get(rel)
                 if not force and known and known.digest == digest and _same_stat(out / rel, known):
                     report.unchanged += 1
