@@ -21,10 +21,10 @@ from urllib.parse import urljoin
 
 import nh3
 import yaml
-from cmarkgfm import cmark
 
 from .config import Config
 from .errors import ContentProblem
+from .markdown import render_markdown
 from .model import Author, Post, Tag, slugify
 
 # XML 1.0 Char production, minus the C1 controls and non-characters it discourages.
@@ -151,14 +151,6 @@ def _flow_items(inner: str) -> list[str] | None:
         items.append(item)
         pos = match.end()
     return items if not inner.rstrip().endswith(",") else None
-
-
-def render_markdown(body: str) -> str:
-    """CommonMark plus tables, via GitHub's cmark-gfm (C: fast, and fuzzed for years).
-
-    Raw HTML passes through here ("unsafe") because sanitize_html cleans it next.
-    """
-    return cmark.markdown_to_html_with_extensions(body, options=cmark.Options.CMARK_OPT_UNSAFE, extensions=["table"])
 
 
 _allowed_attributes = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
