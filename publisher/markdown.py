@@ -7,15 +7,16 @@ site. This calls the same library and frees both.
 
 from __future__ import annotations
 
-import cffi
+import ctypes
+
 from cmarkgfm import _cmark
 
 _lib, _ffi = _cmark.lib, _cmark.ffi
 # The two deallocators the wrapper leaves out, from the same shared library (libc's
 # free is what cmark's default allocator uses).
-_frees_ffi = cffi.FFI()
-_frees_ffi.cdef("void cmark_node_free(void *node); void free(void *ptr);")
-_frees = _frees_ffi.dlopen(_cmark.__file__)
+_frees = ctypes.CDLL(_cmark.__file__)
+_frees.cmark_node_free.argtypes = _frees.free.argtypes = [ctypes.c_void_p]
+_frees.cmark_node_free.restype = _frees.free.restype = None
 
 _lib.cmark_gfm_core_extensions_ensure_registered()
 _TABLE = _lib.cmark_find_syntax_extension(b"table")
@@ -36,8 +37,12 @@ def render_markdown(body: str) -> str:
             try:
                 return _ffi.string(html).decode("utf-8")
             finally:
-                _frees.free(html)
+                _frees.free(_address(html))
         finally:
-            _frees.cmark_node_free(root)
+            _frees.cmark_node_free(_address(root))
     finally:
         _lib.cmark_parser_free(parser)
+
+
+def _address(pointer: object) -> int:
+    return int(_ffi.cast("uintptr_t", pointer))
