@@ -26,7 +26,7 @@ from .config import Config
 from .content import SourceFile, content_files, display_path, read_post
 from .errors import ConfigError, ContentError, ContentProblem, OutputError
 from .feedspec import FeedSpec, author_spec, site_spec, tag_spec
-from .model import Author, Post, Tag
+from .model import Author, Post, Tag, slugify
 from .store import POST_FORMAT, CachedFile, FeedRecord, Store
 
 Progress = Callable[[str, int, int], None]
@@ -153,9 +153,10 @@ def _source_files(config: Config) -> list[SourceFile]:
 def _check_unique(posts: list[Post], config: Config) -> list[ContentProblem]:
     """Two posts may not share an entry id or a permalink: readers would see one of them vanish."""
     problems = []
+    by_source = sorted(posts, key=lambda p: p.source)
     for attribute, what in (("id", "entry id"), ("url", "permalink")):
         first: dict[str, Post] = {}
-        for post in sorted(posts, key=lambda p: p.source):
+        for post in by_source:
             other = first.setdefault(getattr(post, attribute), post)
             if other is not post:
                 problems.append(
@@ -175,18 +176,21 @@ def _canonical_names(names: Counter[str]) -> str:
 def resolve_tags(posts: list[Post]) -> tuple[list[Post], list[str]]:
     """Give every tag one display name per slug; warn when different words share a slug."""
     spellings: dict[str, Counter[str]] = defaultdict(Counter)
-    for post in posts:
-        for tag in post.tags:
-            spellings[tag.slug][tag.name] += 1
-    canonical = {slug: Tag(_canonical_names(names)) for slug, names in spellings.items()}
+    for name, count in Counter(t.name for post in posts for t in post.tags).items():
+        spellings[slugify(name)][name] = count
+    canonical = {slug: _canonical_names(names) for slug, names in spellings.items()}
     warnings = [
         f"tags {', '.join(repr(n) for n in sorted(names))} share the slug '{slug}': merged into one feed"
         for slug, names in sorted(spellings.items())
         if len({n.casefold() for n in names}) > 1
     ]
+    renamed = {name for slug, names in spellings.items() for name in names if name != canonical[slug]}
+    if not renamed:  # the usual case: one spelling per tag
+        return posts, warnings
+    tags = {slug: Tag(name) for slug, name in canonical.items()}
     resolved = [
-        dataclasses.replace(post, tags=tuple(dict.fromkeys(canonical[t.slug] for t in post.tags)))
-        if any(t.name != canonical[t.slug].name for t in post.tags)
+        dataclasses.replace(post, tags=tuple(dict.fromkeys(tags[t.slug] for t in post.tags)))
+        if any(t.name in renamed for t in post.tags)
         else post
         for post in posts
     ]
