@@ -86,9 +86,10 @@ def _content_key(config: Config) -> str:
 
 def _parse(
     config: Config, todo: list[SourceFile], stale: dict[str, CachedFile], progress: Progress | None = None
-) -> list[tuple[SourceFile, str, Post | ContentProblem]]:
+) -> list[tuple[SourceFile, str, Post | ContentProblem | None]]:
     """Read changed files and parse those whose bytes did change (a checkout touches every
-    file's time, not its text); a large batch is read, hashed and parsed on every core."""
+    file's time, not its text; None stands for the indexed result of such a file); a large
+    batch is read, hashed and parsed on every core."""
     known = [stale[f.rel].sha256 if f.rel in stale else None for f in todo]
     results: list[tuple[str, Post | ContentProblem | None]] = []
     if len(todo) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
@@ -101,10 +102,7 @@ def _parse(
                     progress("reading posts", len(results), len(todo))
     else:
         results = [_parse_file(config, f.rel, sha) for f, sha in zip(todo, known, strict=True)]
-    return [
-        (f, sha, stale[f.rel].result if result is None else result)
-        for f, (sha, result) in zip(todo, results, strict=True)
-    ]
+    return [(f, sha, result) for f, (sha, result) in zip(todo, results, strict=True)]
 
 
 def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, Post | ContentProblem | None]:
@@ -118,13 +116,16 @@ def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, P
 
 
 def scan(
-    config: Config, store: Store, files: list[SourceFile], progress: Progress | None = None
+    config: Config, store: Store, files: list[SourceFile], progress: Progress | None = None, *, html: bool = True
 ) -> list[Post | ContentProblem]:
-    """Every content file as a Post or a problem, re-reading only files whose stat changed."""
+    """Every content file as a Post or a problem, re-reading only files whose stat changed.
+
+    ``html=False``: posts read from the index come without their HTML (see with_html).
+    """
     if store.get_meta("content_fingerprint") != _content_key(config):
         store.forget_all_files()
         store.set_meta("content_fingerprint", _content_key(config))
-    cached = store.cached_files()
+    cached = store.cached_files(html=html)
     results: dict[str, Post | ContentProblem] = {}
     todo = []
     stale: dict[str, CachedFile] = {}
@@ -137,8 +138,9 @@ def scan(
             if known:
                 stale[f.rel] = known
     parsed = _parse(config, todo, stale, progress)
-    store.put_files((f.rel, CachedFile(f.mtime_ns, f.size, sha, result)) for f, sha, result in parsed)
-    results.update((f.rel, result) for f, _sha, result in parsed)
+    store.put_files((f.rel, CachedFile(f.mtime_ns, f.size, sha, r)) for f, sha, r in parsed if r is not None)
+    store.restat_files((f.rel, f.mtime_ns, f.size) for f, _sha, r in parsed if r is None)
+    results.update((f.rel, stale[f.rel].result if r is None else r) for f, _sha, r in parsed)
     store.forget_files(cached)
     return [results[f.rel] for f in files]
 
@@ -249,9 +251,13 @@ def collect(
     keep_going: bool = False,
     files: list[SourceFile] | None = None,
     progress: Progress | None = None,
+    html: bool = True,
 ) -> list[Post]:
-    """The posts live at ``now``, tags resolved; problems and counts go into the report."""
-    results = scan(config, store, files if files is not None else _source_files(config), progress)
+    """The posts live at ``now``, tags resolved; problems and counts go into the report.
+
+    ``html=False``: posts unchanged since the last publish come without their HTML.
+    """
+    results = scan(config, store, files if files is not None else _source_files(config), progress, html=html)
     report.problems = [r for r in results if isinstance(r, ContentProblem)]
     posts = [r for r in results if isinstance(r, Post)]
     report.problems += _check_unique(posts, config)
@@ -319,7 +325,9 @@ def publish(
         report = PublishReport()
         if force:
             store.forget_all_files()
-        live = collect(config, store, now, report, keep_going=keep_going, files=files, progress=progress)
+        # Planning needs no post's HTML: only the feeds to write get it (with_html), which
+        # keeps an edit from reading and holding every post's body.
+        live = collect(config, store, now, report, keep_going=keep_going, files=files, progress=progress, html=False)
         plan = plan_feeds(config, live)
         report.warnings += _equal_updated_warnings(plan)
         wanted: set[str] = set()
@@ -335,7 +343,7 @@ def publish(
                     report.unchanged += 1
                 else:
                     jobs.append(FeedJob(spec, fmt, tuple(feed_posts), digest))
-        for job, written, written_record in _write_feeds(config, jobs, progress):
+        for job, written, written_record in _write_feeds(config, with_html(store, jobs), progress):
             if written:
                 report.written.append(job.spec.path(job.fmt))
             else:
@@ -362,6 +370,18 @@ class FeedJob:
     fmt: str
     posts: tuple[Post, ...]
     digest: str
+
+
+def with_html(store: Store, jobs: list[FeedJob]) -> list[FeedJob]:
+    """The jobs with every post's HTML: read from the index for posts that the scan left without it."""
+    missing = {p.source for job in jobs for p in job.posts if not p.html}
+    bodies = store.html_of(missing)
+    full = {
+        p.source: dataclasses.replace(p, html=bodies[p.source]) if p.source in bodies else p
+        for job in jobs
+        for p in job.posts
+    }
+    return [dataclasses.replace(job, posts=tuple(full[p.source] for p in job.posts)) for job in jobs]
 
 
 def _write_feeds(

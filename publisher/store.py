@@ -337,11 +337,32 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # content index
-    def cached_files(self) -> dict[str, CachedFile]:
+    def cached_files(self, html: bool = True) -> dict[str, CachedFile]:
+        """Every indexed content file; ``html=False`` leaves each post's HTML out (as ""), to be
+        read with html_of for the few posts that need it."""
+        columns = _RESULT_COLUMNS if html else _RESULT_COLUMNS.replace("html", "'' AS html")
         return {
             row[0]: CachedFile(row[1], row[2], row[3], _result(row[:1] + row[4:]))
-            for row in self.db.execute(f"SELECT path, mtime_ns, size, sha256, {_RESULT_COLUMNS} FROM files")
+            for row in self.db.execute(f"SELECT path, mtime_ns, size, sha256, {columns} FROM files")
         }
+
+    def html_of(self, paths: Iterable[str]) -> dict[str, str]:
+        """The indexed HTML of these content files (those that are posts)."""
+        wanted = list(paths)
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
+            chunk = wanted[start : start + 500]
+            out.update(
+                self.db.execute(
+                    f"SELECT path, html FROM files WHERE html IS NOT NULL AND path IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        return out
+
+    def restat_files(self, stats: Iterable[tuple[str, int, int]]) -> None:
+        """New (mtime, size) for files whose bytes are as indexed (after a checkout, say)."""
+        self.db.executemany("UPDATE files SET mtime_ns = ?, size = ? WHERE path = ?", ((m, s, p) for p, m, s in stats))
 
     def put_files(self, files: Iterable[tuple[str, CachedFile]]) -> None:
         rows = (  # a generator: 10,000 serialised posts never sit in memory at once

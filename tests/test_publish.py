@@ -261,6 +261,15 @@ def test_touched_but_unchanged_files_are_not_parsed_again(site: Site, monkeypatc
         "tags/att/atom.xml",
         "tags/att/rss.xml",
     ]
+    # The index took the touched files' new times: the next change reads only its own file.
+    read: list[str] = []
+    real_parse = publisher.publish._parse_file
+    monkeypatch.setattr(
+        publisher.publish, "_parse_file", lambda config, rel, sha: read.append(rel) or real_parse(config, rel, sha)
+    )
+    site.post("c.md", "title: C again\ndate: 2012-01-03 10:00\ntags: [Libya]\nauthor: Bob")
+    publish(site.config, NOW)
+    assert read == ["c.md"]
 
 
 def test_a_large_publish_reports_progress_while_reading_and_writing(site: Site) -> None:
@@ -272,3 +281,21 @@ def test_a_large_publish_reports_progress_while_reading_and_writing(site: Site) 
     writing = [s for s in seen if s[0] == "writing feeds"]
     assert reading == [("reading posts", 100, 300), ("reading posts", 200, 300), ("reading posts", 300, 300)]
     assert writing[-1] == ("writing feeds", 64, 64)  # site, 30 tags and one author, Atom and RSS
+
+
+def test_feeds_after_edits_equal_a_fresh_publish_of_the_same_content(tmp_path: Path) -> None:
+    """Re-rendered feeds take unchanged posts (and their HTML) from the index: nothing may differ."""
+    edited = Site(tmp_path / "edited")
+    _three_posts(edited)
+    edited.post("d.md", "title: D\ndate: 2012-01-04 10:00\ntags: [ATT, Libya]\nauthor: Ann", "Some **bold** <b>&</b>.")
+    publish(edited.config, NOW)
+    edited.post("b.md", "title: B, edited\ndate: 2012-01-02 10:00\ntags: [ATT]\nauthor: Bob", "New [text](/x/).")
+    report = publish(edited.config, NOW)
+    assert "tags/att/atom.xml" in report.written  # rewritten with a, b and d, two of them from the index
+    os.utime(edited.root / "content" / "c.md", ns=(1, 1))  # same bytes, new time: not parsed again
+    publish(edited.config, NOW)
+    fresh = Site(tmp_path / "fresh")
+    shutil.copytree(edited.root / "content", fresh.root / "content", dirs_exist_ok=True)
+    publish(fresh.config, NOW)
+    assert edited.feed_files() == fresh.feed_files()
+    assert b"Some &lt;strong&gt;bold&lt;/strong&gt;" in edited.feed_files()["tags/att/atom.xml"]
