@@ -10,12 +10,10 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import html
-import os
 import re
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -26,6 +24,7 @@ from .config import Config
 from .errors import ContentProblem
 from .markdown import render_markdown
 from .model import Author, Post, Tag, slugify
+from .sources import display_path
 
 # XML 1.0 Char production, minus the C1 controls and non-characters it discourages.
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufdcf\ufdf0-\ufffd\U00010000-\U0010ffff]")
@@ -169,36 +168,6 @@ class BadPost(Exception):
 def clean_text(text: str) -> str:
     """Drop characters that XML 1.0 cannot carry (control characters, lone surrogates)."""
     return (_XML_ILLEGAL_ASCII if text.isascii() else _XML_ILLEGAL).sub("", text)
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A post file as found on disk: enough to tell whether it changed since the last publish."""
-
-    rel: str  # path below the content folder, with "/" separators
-    mtime_ns: int
-    size: int
-
-
-def content_files(folder: Path) -> list[SourceFile]:
-    """Every post file under the content folder, sorted; names starting with '.' or '_' are skipped."""
-    found = []
-    for top, dirs, names in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
-        prefix = os.path.relpath(top, folder).replace(os.sep, "/")
-        for name in names:
-            if name.endswith(".md") and not name.startswith((".", "_")):
-                try:  # a link to nowhere is still listed, so that reading it reports the problem
-                    stat = os.stat(path := os.path.join(top, name))
-                except FileNotFoundError:
-                    try:
-                        stat = os.lstat(path)
-                    except FileNotFoundError:
-                        continue  # deleted while we looked
-                rel = name if prefix == "." else f"{prefix}/{name}"
-                found.append(SourceFile(rel, stat.st_mtime_ns, stat.st_size))
-    found.sort(key=lambda f: f.rel)
-    return found
 
 
 def sanitize_html(body: str, base_url: str) -> str:
@@ -494,12 +463,6 @@ def decode(raw: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise BadPost(f"not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8", line) from None
-
-
-def display_path(config: Config, source: str) -> str:
-    """How messages name a content file: relative to the site folder when it is inside it."""
-    path = config.content.folder / source
-    return str(path.relative_to(config.root) if path.is_relative_to(config.root) else path)
 
 
 def read_post(source: str, raw: bytes, config: Config) -> Post | ContentProblem:

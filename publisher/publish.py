@@ -23,10 +23,10 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config
-from .content import SourceFile, content_files, display_path, read_post
 from .errors import ConfigError, ContentError, ContentProblem, OutputError
 from .feedspec import FeedSpec, author_spec, site_spec, tag_spec
 from .model import Author, Post, Tag, slugify
+from .sources import SourceFile, content_files, display_path
 from .store import POST_FORMAT, CachedFile, FeedRecord, Store
 
 Progress = Callable[[str, int, int], None]
@@ -112,7 +112,11 @@ def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, P
     except OSError as exc:
         return "", ContentProblem(display_path(config, rel), f"cannot read: {exc.strerror}")
     sha = hashlib.sha256(raw).hexdigest()
-    return sha, None if sha == known_sha else read_post(rel, raw, config)
+    if sha == known_sha:
+        return sha, None
+    from .content import read_post  # Markdown, YAML and nh3: only when a file is to be parsed
+
+    return sha, read_post(rel, raw, config)
 
 
 def scan(

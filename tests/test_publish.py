@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import publisher.content
 import publisher.publish
 from publisher.errors import ConfigError, ContentError, OutputError
 from publisher.model import slugify
@@ -246,9 +247,9 @@ def test_touched_but_unchanged_files_are_not_parsed_again(site: Site, monkeypatc
     for path in (site.root / "content").glob("*.md"):
         os.utime(path, ns=(1, 1))  # as a checkout does
     parsed: list[str] = []
-    real = publisher.publish.read_post
+    real = publisher.content.read_post
     monkeypatch.setattr(
-        publisher.publish, "read_post", lambda rel, raw, config: parsed.append(rel) or real(rel, raw, config)
+        publisher.content, "read_post", lambda rel, raw, config: parsed.append(rel) or real(rel, raw, config)
     )
     site.post("b.md", "title: B again\ndate: 2012-01-02 10:00\ntags: [ATT]\nauthor: Bob")
     report = publish(site.config, NOW)

@@ -19,10 +19,11 @@ from typing import Any
 import yaml
 
 from ..config import Config
-from ..content import clean_text, content_files, display_path, read_post, split_front_matter
+from ..content import clean_text, read_post, split_front_matter
 from ..errors import ImportFailed, OutputError
 from ..model import Post
 from ..publish import write_atomically
+from ..sources import content_files, display_path
 from . import archive, feed, wordpress
 from .common import Batch, ImportedPost, Skipped, Source, load_source, merge_tags
 
