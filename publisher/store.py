@@ -246,10 +246,14 @@ def _result_columns(result: Post | ContentProblem) -> tuple[object, ...]:
 _names_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
-# A site has far fewer tags, authors and tag lists than posts: the posts read back share them.
+# A site has far fewer tags and authors than posts: the posts read back share them (and
+# each tag works out its slug once).
+_tag = functools.cache(Tag)
+
+
 @functools.cache
 def _tags(text: str) -> tuple[Tag, ...]:
-    return tuple(Tag(name) for name in json.loads(text))
+    return tuple(_tag(name) for name in json.loads(text))
 
 
 @functools.cache
