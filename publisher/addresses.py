@@ -8,7 +8,6 @@ lower-cased, since only the domain is case-insensitive by the standard.
 
 from __future__ import annotations
 
-import email.utils
 import re
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -43,6 +42,8 @@ def parse_mailbox(text: str) -> tuple[str, str]:
     """``'Team <news@example.org>'`` -> ``("Team", "news@example.org")``, address normalised."""
     if "\r" in text or "\n" in text:
         raise ValueError("expected one line")
+    import email.utils  # not at start-up: most commands never read a mailbox
+
     name, address = email.utils.parseaddr(text)
     if not address:
         raise ValueError("expected an address such as 'News <news@example.org>'")

@@ -15,7 +15,6 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
@@ -95,6 +94,8 @@ def _parse(
     if len(todo) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
         # The workers read the files themselves: the parent stays small, and so do the
         # copies of it that forking makes.
+        from concurrent.futures import ProcessPoolExecutor  # only a large publish pays for loading it
+
         with ProcessPoolExecutor() as pool:
             for result in pool.map(_parse_file, repeat(config), [f.rel for f in todo], known, chunksize=64):
                 results.append(result)
