@@ -53,7 +53,7 @@ class Tag:
         return slugify(self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a large site holds 10,000s of them
 class Post:
     """One publishable post, fully resolved: absolute URLs, sanitised HTML, aware dates."""
 
