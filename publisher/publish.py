@@ -85,25 +85,25 @@ def _content_key(config: Config) -> str:
 
 def _parse(
     config: Config, todo: list[SourceFile], stale: dict[str, CachedFile], progress: Progress | None = None
-) -> list[tuple[SourceFile, str, Post | ContentProblem | None]]:
+) -> Iterator[tuple[SourceFile, str, Post | ContentProblem | None]]:
     """Read changed files and parse those whose bytes did change (a checkout touches every
-    file's time, not its text; None stands for the indexed result of such a file); a large
-    batch is read, hashed and parsed on every core."""
+    file's time, not its text; None stands for the indexed result of such a file), in order
+    and as they come; a large batch is read, hashed and parsed on every core."""
     known = [stale[f.rel].sha256 if f.rel in stale else None for f in todo]
-    results: list[tuple[str, Post | ContentProblem | None]] = []
-    if len(todo) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
-        # The workers read the files themselves: the parent stays small, and so do the
-        # copies of it that forking makes.
-        from concurrent.futures import ProcessPoolExecutor  # only a large publish pays for loading it
+    if len(todo) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
+        for f, sha in zip(todo, known, strict=True):
+            yield f, *_parse_file(config, f.rel, sha)
+        return
+    # The workers read the files themselves: the parent stays small, and so do the
+    # copies of it that forking makes.
+    from concurrent.futures import ProcessPoolExecutor  # only a large publish pays for loading it
 
-        with ProcessPoolExecutor() as pool:
-            for result in pool.map(_parse_file, repeat(config), [f.rel for f in todo], known, chunksize=64):
-                results.append(result)
-                if progress and len(results) % 100 == 0:
-                    progress("reading posts", len(results), len(todo))
-    else:
-        results = [_parse_file(config, f.rel, sha) for f, sha in zip(todo, known, strict=True)]
-    return [(f, sha, result) for f, (sha, result) in zip(todo, results, strict=True)]
+    with ProcessPoolExecutor() as pool:
+        results = pool.map(_parse_file, repeat(config), [f.rel for f in todo], known, chunksize=64)
+        for number, (f, result) in enumerate(zip(todo, results, strict=True), 1):
+            yield f, *result
+            if progress and number % 100 == 0:
+                progress("reading posts", number, len(todo))
 
 
 def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, Post | ContentProblem | None]:
@@ -125,7 +125,7 @@ def scan(
 ) -> list[Post | ContentProblem]:
     """Every content file as a Post or a problem, re-reading only files whose stat changed.
 
-    ``html=False``: posts read from the index come without their HTML (see with_html).
+    ``html=False``: posts come without their HTML (_write_feeds reads it from the index).
     """
     if store.get_meta("content_fingerprint") != _content_key(config):
         store.forget_all_files()
@@ -142,10 +142,23 @@ def scan(
             todo.append(f)
             if known:
                 stale[f.rel] = known
-    parsed = _parse(config, todo, stale, progress)
-    store.put_files((f.rel, CachedFile(f.mtime_ns, f.size, sha, r)) for f, sha, r in parsed if r is not None)
-    store.restat_files((f.rel, f.mtime_ns, f.size) for f, _sha, r in parsed if r is None)
-    results.update((f.rel, stale[f.rel].result if r is None else r) for f, _sha, r in parsed)
+    unchanged: list[SourceFile] = []
+
+    def parsed() -> Iterator[tuple[str, CachedFile]]:
+        """Rows for the index as the files are parsed. Without ``html``, a post is kept here
+        without its HTML once stored: a large site's bodies never sit in memory together."""
+        for f, sha, result in _parse(config, todo, stale, progress):
+            if result is None:
+                unchanged.append(f)
+                results[f.rel] = stale[f.rel].result
+                continue
+            yield f.rel, CachedFile(f.mtime_ns, f.size, sha, result)
+            results[f.rel] = (
+                result if html or isinstance(result, ContentProblem) else dataclasses.replace(result, html="")
+            )
+
+    store.put_files(parsed())
+    store.restat_files((f.rel, f.mtime_ns, f.size) for f in unchanged)
     store.forget_files(cached)
     return [results[f.rel] for f in files]
 
@@ -330,8 +343,8 @@ def publish(
         report = PublishReport()
         if force:
             store.forget_all_files()
-        # Planning needs no post's HTML: only the feeds to write get it (with_html), which
-        # keeps an edit from reading and holding every post's body.
+        # Planning needs no post's HTML: _write_feeds reads it for the entries it writes,
+        # so neither an edit nor a full publish holds every post's body.
         live = collect(config, store, now, report, keep_going=keep_going, files=files, progress=progress, html=False)
         plan = plan_feeds(config, live)
         live_ids = [p.id for p in live]
@@ -350,7 +363,7 @@ def publish(
                     report.unchanged += 1
                 else:
                     jobs.append(FeedJob(spec, fmt, tuple(feed_posts), digest))
-        for job, written, written_record in _write_feeds(config, with_html(store, jobs), progress):
+        for job, written, written_record in _write_feeds(config, jobs, store.html_of, progress):
             if written:
                 report.written.append(job.spec.path(job.fmt))
             else:
@@ -379,25 +392,14 @@ class FeedJob:
     digest: str
 
 
-def with_html(store: Store, jobs: list[FeedJob]) -> list[FeedJob]:
-    """The jobs with every post's HTML: read from the index for posts that the scan left without it."""
-    missing = {p.source for job in jobs for p in job.posts if not p.html}
-    bodies = store.html_of(missing)
-    full = {
-        p.source: dataclasses.replace(p, html=bodies[p.source]) if p.source in bodies else p
-        for job in jobs
-        for p in job.posts
-    }
-    return [dataclasses.replace(job, posts=tuple(full[p.source] for p in job.posts)) for job in jobs]
-
-
 def _write_feeds(
-    config: Config, jobs: list[FeedJob], progress: Progress | None
+    config: Config, jobs: list[FeedJob], html_of: Callable[[set[str]], dict[str, str]], progress: Progress | None
 ) -> Iterator[tuple[FeedJob, bool, FeedRecord]]:
     """Render each feed and write it unless the file already holds these bytes.
 
-    Each post's entry is written once and joined into every feed that lists it;
-    it is dropped after its last feed, so a full publish never holds them all.
+    Each post's entry is written once and joined into every feed that lists it; it is
+    dropped after its last feed, so a full publish never holds them all. A post that
+    came without its HTML gets it from ``html_of`` (source -> HTML) for its entry.
     (Also tried: a forked process rendering half the feeds, 1 s quicker for 2,000 feeds but
     60 MiB of copied pages more; and two threads for the file work, no measurable gain.)
     """
@@ -406,9 +408,13 @@ def _write_feeds(
     uses = Counter(p.id for job in jobs for p in job.posts)
     entries: dict[str, dict[str, bytes]] = {}
     for number, job in enumerate(jobs, 1):
+        bodies = html_of({p.source for p in job.posts if p.id not in entries and not p.html})
         feed_entries = []
         for post in job.posts:
-            xml = entries.get(post.id) or entries.setdefault(post.id, entry_xml(config, post))
+            xml = entries.get(post.id)
+            if xml is None:
+                full = dataclasses.replace(post, html=bodies[post.source]) if post.source in bodies else post
+                xml = entries[post.id] = entry_xml(config, full)
             feed_entries.append(xml[job.fmt])
             uses[post.id] -= 1
             if not uses[post.id]:

@@ -354,6 +354,8 @@ class Store:
         """The indexed HTML of these content files (those that are posts)."""
         wanted = list(paths)
         out: dict[str, str] = {}
+        if not wanted:
+            return out
         for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
             chunk = wanted[start : start + 500]
             out.update(
