@@ -301,13 +301,14 @@ def live_posts(config: Config, now: datetime, *, keep_going: bool = False) -> li
 
 
 def indexed_posts(config: Config, now: datetime) -> list[Post]:
-    """The live posts as the last publish indexed them, newest first; broken files left out.
+    """The live posts as the last publish indexed them, newest first, without their HTML;
+    broken files left out.
 
     Read-only and without looking at content/: for web pages, which must stay cheap
     for any anonymous request and never wait for, or hold up, a running publish.
     """
     with Store(config.state.path) as store:
-        cached = store.cached_files().values()
+        cached = store.cached_files(html=False).values()
     posts = [c.result for c in cached if isinstance(c.result, Post)]
     live = [p for p in posts if not p.draft and p.published <= now]
     return sorted(resolve_tags(live)[0], key=Post.sort_key)
