@@ -122,12 +122,14 @@ def _yaml_string(token: str, flow: bool) -> str | None:
 
 def _simple_yaml(source: str) -> dict[str, Any] | None:
     """What yaml.load gives for the common front matter, several times faster; None for the rest."""
+    if any(c in source for c in "\x85\u2028\u2029"):
+        return None  # line breaks to YAML, not to str.split("\n")
     meta: dict[str, Any] = {}
     for line in source.split("\n"):
-        if not line.strip() or line.startswith("#"):
+        if not line.strip(" ") or line.startswith("#"):
             continue
         match = _SIMPLE_LINE.fullmatch(line)
-        if match is None or _yaml_string(key := match.group(1), False) is None:
+        if match is None or len(line) > 1024 or _yaml_string(key := match.group(1), False) is None:
             return None
         value = match.group(2)
         if not value:
@@ -143,13 +145,13 @@ def _simple_yaml(source: str) -> dict[str, Any] | None:
 def _flow_items(inner: str) -> list[str] | None:
     """The strings of a one-line flow list such as ``["UNPoA", 'ATT', small arms]``."""
     items, pos = [], 0
-    while pos < len(inner) and inner[pos:].strip():
+    while pos < len(inner) and inner[pos:].strip(" "):
         match = _FLOW_ITEM.match(inner, pos)
         if match is None or (item := _yaml_string(match.group(1), True)) is None:
             return None
         items.append(item)
         pos = match.end()
-    return items if not inner.rstrip().endswith(",") else None
+    return items if not inner.rstrip(" ").endswith(",") else None
 
 
 _allowed_attributes = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
@@ -433,7 +435,8 @@ def parse_post(text: str, source: str, config: Config) -> Post:
             year=f"{local.year:04d}", month=f"{local.month:02d}", day=f"{local.day:02d}", slug=slug
         )
     )
-    body_html = sanitize_html(render_markdown(body), url)
+    # clean_text again: character references (&#1;) become characters only here
+    body_html = clean_text(sanitize_html(render_markdown(body), url))
     found = fields.first("summary", "description", "excerpt")
     # An entry needs some text: a post with neither body nor summary is summed up by its title.
     summary = (plain_text(str(found[1])) if found else "") or summarize(body_html) or title

@@ -247,16 +247,16 @@ _names_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 # A site has far fewer tags and authors than posts: the posts read back share them (and
-# each tag works out its slug once).
-_tag = functools.cache(Tag)
+# each tag works out its slug once). Bounded: the scheduler and the web app live long.
+_tag = functools.lru_cache(maxsize=1 << 16)(Tag)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1 << 14)
 def _tags(text: str) -> tuple[Tag, ...]:
     return tuple(_tag(name) for name in json.loads(text))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1 << 10)
 def _authors(text: str) -> tuple[Author, ...]:
     return tuple(Author(name, email) for name, email in json.loads(text))
 

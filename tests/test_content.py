@@ -10,6 +10,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree as lxml_etree
 
 from publisher.content import _simple_yaml, _YamlLoader, join_url, read_post
 from publisher.errors import ContentProblem
@@ -292,3 +293,33 @@ def test_common_front_matter_is_read_without_the_yaml_parser() -> None:
 @settings(max_examples=500)
 def test_join_url_is_urljoin(base: str, url: str) -> None:
     assert join_url(base, url) == urljoin(base, url)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "title: A\n# note\u2029date: 2020-01-01",
+        "tags: [\xa0]",
+        "title: A\n\xa0\ndate: B",
+        "tags: [a, \u3000]",
+        "k" * 1030 + ": v",
+    ],
+)
+def test_front_matter_yaml_reads_otherwise_goes_to_the_yaml_parser(source: str) -> None:
+    try:
+        expected = yaml.load(source, Loader=_YamlLoader)
+    except yaml.YAMLError:
+        expected = None
+    fast = _simple_yaml(source)
+    assert fast is None or fast == expected
+
+
+def test_character_references_to_characters_xml_forbids_are_dropped(site: Site) -> None:
+    post = _post(
+        site, "a.md", "title: T\ndate: 2012-01-01", "One &#1; two &#xFFFF; three &#xFFFE; <span title='&#2;'>x</span>"
+    )
+    assert "\x01" not in post.html and "\x02" not in post.html and "\x01" not in post.summary
+    assert post.summary.startswith("One two")
+    publish(site.config, NOW)
+    for path in site.feeds.rglob("*.xml"):
+        lxml_etree.fromstring(path.read_bytes())  # well-formed: raises otherwise

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from cmarkgfm import cmark
 
+import publisher.markdown
 from publisher.markdown import render_markdown
 
 from .conftest import REPO
@@ -44,3 +45,10 @@ def test_rendering_many_posts_does_not_grow_memory() -> None:
         render_markdown(text)
     # cmarkgfm's own wrapper keeps about 90 KB per call of this text: it grows by some 270 MiB here.
     assert _resident_mib() - before < 8
+
+
+def test_without_the_deallocators_the_html_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds that do not export cmark's free functions still render (and leak as cmarkgfm does)."""
+    expected = [render_markdown(text) for text in TEXTS]
+    monkeypatch.setattr(publisher.markdown, "_frees", None)
+    assert [render_markdown(text) for text in TEXTS] == expected
