@@ -417,7 +417,9 @@ def _digest(data: Any, index: int, site: SiteConfig) -> DigestConfig:
         not isinstance(tags, list) or not tags or not all(isinstance(t, str) and t.strip() for t in tags)
     ):
         raise ConfigError(f"config: {s.name}.tags = {tags!r}: expected 'subscriber' or a non-empty list of tags")
-    subject = s.get("subject", str, "{{ site.title }}: {{ posts|length }} new posts")
+    subject = s.get(
+        "subject", str, "{{ site.title }}: {{ posts|length }} new {{ 'post' if posts|length == 1 else 'posts' }}"
+    )
     import jinja2  # only sites with digests pay for Jinja when loading their config
 
     try:

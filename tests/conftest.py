@@ -12,7 +12,9 @@ import pytest
 from publisher.config import Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+DATA = REPO / "tests" / "data"
+SEED = DATA / "tag-archive-unpoa.txt"  # a "Tag Archives" page: five posts from 2012
+ATOM_SCHEMA = DATA / "atom.rng"  # RFC 4287 as RELAX NG
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 BASE_CONFIG = """\

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from publisher.cli import run
+from publisher.config import load_config
 
 from .conftest import NOW, Site
 
@@ -72,3 +75,23 @@ def test_installed_console_script_runs(site: Site) -> None:
     bad = subprocess.run([str(script), "--site", str(site.root / "missing"), "publish"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
+
+
+def test_init_writes_every_section_ready_to_uncomment(tmp_path: Path) -> None:
+    """[smtp], [[digests]] and [web] are in the new config, commented out, and valid once uncommented."""
+    site = tmp_path / "blog"
+    assert run(["init", str(site)]) == 0
+    path = site / "config.toml"
+    text = path.read_text(encoding="utf-8")
+    assert load_config(path).digests == ()
+    for table in ("# [smtp]", "# [[digests]]", "# [web]"):
+        assert f"\n{table}" in text
+    enabled = re.sub(r"^# (\[|\w+ = )", r"\1", text, flags=re.M)
+    path.write_text(enabled, encoding="utf-8")
+    config = load_config(path)
+    assert (config.smtp.host, config.smtp.port, config.smtp.password_env) == ("127.0.0.1", 8025, "SMTP_PASSWORD")
+    assert [d.name for d in config.digests] == ["weekly"]
+    assert config.web.base_url == "https://example.org/"
+    subject = jinja2.Template(config.digests[0].subject)
+    assert subject.render(site={"title": "S"}, posts=[1]) == "S: 1 new post"
+    assert subject.render(site={"title": "S"}, posts=[1, 2]) == "S: 2 new posts"

@@ -17,7 +17,7 @@ from publisher.importers import ImportReport, import_source
 from publisher.model import Author, Post, Tag
 from publisher.publish import live_posts, publish
 
-from .conftest import NOW, REPO, SHARED, Site
+from .conftest import NOW, REPO, SEED, Site
 
 RSS = """\
 <?xml version="1.0" encoding="UTF-8"?>
@@ -273,7 +273,7 @@ def test_a_feed_is_imported_from_a_url(site: Site, served: tuple[str, Path]) -> 
 @pytest.mark.parametrize(
     ("kind", "source", "options"),
     [
-        ("archive", SHARED / "seeds" / "tag-archive-unpoa.txt", {"year": 2012}),
+        ("archive", SEED, {"year": 2012}),
         ("wordpress", REPO / "tests" / "data" / "wordpress-export.xml", {}),
     ],
     ids=["archive", "wordpress"],

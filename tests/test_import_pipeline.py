@@ -23,9 +23,8 @@ from publisher.importers import import_source
 from publisher.importers.common import html_body, markdown_text
 from publisher.publish import live_posts, publish
 
-from .conftest import NOW, SHARED, Site
+from .conftest import ATOM_SCHEMA, NOW, SEED, Site
 
-SEED = SHARED / "seeds" / "tag-archive-unpoa.txt"
 LIBYA = "2012-03-08-a-review-of-the-new-sg-report-on-the-support-mission-in-libya-urgent-security.md"
 
 
@@ -144,7 +143,7 @@ def test_import_then_publish_in_a_fresh_project_gives_valid_tag_feeds(
     assert f"created content/{LIBYA}\n" in out
     assert "5 posts: 5 created, 0 updated, 0 unchanged, 0 skipped\n" in out
     assert err == ""
-    schema = etree.RelaxNG(etree.parse(str(SHARED / "schema" / "atom.rng")))
+    schema = etree.RelaxNG(etree.parse(str(ATOM_SCHEMA)))
     unpoa = folder / "feeds" / "tags" / "unpoa"
     assert schema.validate(etree.parse(str(unpoa / "atom.xml"))), schema.error_log
     for fmt in ("atom", "rss"):

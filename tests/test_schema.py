@@ -7,7 +7,7 @@ from lxml import etree
 
 from publisher.publish import publish
 
-from .conftest import NOW, SHARED, Site
+from .conftest import ATOM_SCHEMA, NOW, Site
 from .feedlint import lint_atom, lint_rss
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -15,10 +15,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 @pytest.fixture(scope="module")
 def atom_schema() -> etree.RelaxNG:
-    path = SHARED / "schema" / "atom.rng"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: the tests need ../shared beside the repository")
-    return etree.RelaxNG(etree.parse(str(path)))
+    return etree.RelaxNG(etree.parse(str(ATOM_SCHEMA)))
 
 
 def _check_all(site: Site, schema: etree.RelaxNG) -> int:
@@ -77,3 +74,42 @@ def test_posts_as_users_write_them_pass_the_validator_rules(site: Site) -> None:
     publish(site.config, NOW)
     assert _lint_all(site) == []
     assert lint_rss(b"<rss><channel><title>a &amp;amp; b</title></channel></rss>", "u")  # the rules can fail
+
+
+_FEED_HEAD = '<feed xmlns="http://www.w3.org/2005/Atom"><id>urn:x:feed</id><title>T</title>'
+
+
+@pytest.mark.parametrize(
+    ("document", "valid"),
+    [
+        (_FEED_HEAD + "<updated>2012-04-25T10:00:00Z</updated></feed>", True),
+        (_FEED_HEAD + "<updated>25 April 2012</updated></feed>", False),
+        ('<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><updated>2012-04-25T10:00:00Z</updated></feed>', False),
+        (_FEED_HEAD + "<updated>2012-04-25T10:00:00Z</updated><updated>2012-04-25T10:00:00Z</updated></feed>", False),
+        (_FEED_HEAD + '<updated>2012-04-25T10:00:00Z</updated><link rel="self"/></feed>', False),
+        (_FEED_HEAD + '<updated>2012-04-25T10:00:00Z</updated><subtitle type="xhtml">no div</subtitle></feed>', False),
+        (_FEED_HEAD + '<updated>2012-04-25T10:00:00Z</updated><x:ext xmlns:x="urn:x"><y/></x:ext></feed>', True),
+        (
+            _FEED_HEAD + "<updated>2012-04-25T10:00:00Z</updated>"
+            "<entry><id>urn:x:1</id><title>E</title><updated>2012-04-25T10:00:00Z</updated>"
+            "<author><name>Ann</name><email>not-an-address</email></author></entry></feed>",
+            False,
+        ),
+        (
+            _FEED_HEAD + "<updated>2012-04-25T10:00:00Z</updated>"
+            "<entry><id>urn:x:1</id><title>E</title><updated>2012-04-25T10:00:00Z</updated>"
+            '<content type="html">&lt;p&gt;x&lt;/p&gt;</content><summary>s</summary></entry></feed>',
+            True,
+        ),
+        (
+            _FEED_HEAD + "<updated>2012-04-25T10:00:00Z</updated>"
+            "<entry><id>urn:x:1</id><title>E</title><updated>2012-04-25T10:00:00Z</updated>"
+            '<content src="https://example.org/x">inline text</content></entry></feed>',
+            False,
+        ),
+    ],
+    ids=["minimal", "bad-date", "no-id", "two-updated", "link-without-href", "xhtml-without-div", "extension",
+         "bad-email", "entry", "src-with-text"],
+)  # fmt: skip
+def test_the_schema_tells_valid_from_invalid(atom_schema: etree.RelaxNG, document: str, valid: bool) -> None:
+    assert atom_schema.validate(etree.fromstring(document.encode())) is valid
