@@ -17,6 +17,7 @@ import click
 
 from .config import CONFIG_NAME, Config, load_config
 from .errors import ConfigError, ContentError, PublisherError
+from .model import Subscriber
 from .publish import Progress, publish
 from .scaffold import init_site
 from .store import Store
@@ -45,15 +46,21 @@ def parse_now(value: str | None) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def in_future(now: datetime) -> bool:
+    """A --now later than the clock: a look ahead, which must not record or send anything."""
+    return now > datetime.now(UTC)
+
+
 @contextmanager
 def progress_bar(enabled: bool) -> Iterator[Progress | None]:
     """A rich progress bar on a terminal; nothing at all when output is piped or quiet."""
     if not enabled:
         yield None
         return
+    from rich.console import Console
     from rich.progress import Progress as RichProgress
 
-    with RichProgress(transient=True) as bar:
+    with RichProgress(console=Console(stderr=True), transient=True) as bar:
         tasks: dict[str, int] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -110,7 +117,7 @@ def publish_command(obj: Context, keep_going: bool, force: bool, now_text: str |
     config = obj.config()
     with progress_bar(not quiet and sys.stderr.isatty()) as progress:
         now = parse_now(now_text)
-        preview = now > datetime.now(UTC)  # a look at the future must not number posts for digests
+        preview = in_future(now)  # a look at the future must not number posts for digests
         report = publish(config, now, keep_going=keep_going, force=force, record=not preview, progress=progress)
     for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
@@ -144,9 +151,20 @@ def subscribers_add(obj: Context, address: str, name: str, tags: tuple[str, ...]
     """Add a subscriber (active unless --pending)."""
     from .subscribers import add_subscriber
 
-    with Store(obj.config().state.path) as store:
+    config = obj.config()
+    with Store(config.state.path) as store:
         added = add_subscriber(store, address, name, tags, datetime.now(UTC), "pending" if pending else "active")
     click.echo(f"added {added.address} ({added.status}; tags: {', '.join(added.tags or ['all'])})")
+    _warn_unknown_tags(config, [added])
+
+
+def _warn_unknown_tags(config: Config, added: list[Subscriber]) -> None:
+    """A tag that no published post has gets its reader nothing: say so, with the close matches."""
+    from .publish import indexed_posts
+    from .subscribers import unknown_tags
+
+    for warning in unknown_tags(added, indexed_posts(config, datetime.now(UTC))):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @subscribers.command("remove")
@@ -177,9 +195,11 @@ def subscribers_import(obj: Context, csv_file: Path) -> None:
     """Add subscribers from a CSV file with an 'address' column (and name, tags, status, ...)."""
     from .subscribers import import_csv
 
-    with Store(obj.config().state.path) as store:
+    config = obj.config()
+    with Store(config.state.path) as store:
         report = import_csv(store, csv_file, datetime.now(UTC))
     click.echo(f"{report.added} added, {report.already} already subscribed")
+    _warn_unknown_tags(config, report.subscribers)
 
 
 @subscribers.command("export")
@@ -217,49 +237,68 @@ def digest_preview(obj: Context, name: str, address: str | None, out: Path, now_
 @digest.command("send")
 @click.argument("name")
 @click.option("--dry-run", is_flag=True, help="Say what would be frozen and sent; change nothing.")
-@click.option("--now", "now_text", metavar="ISO-TIME", help="Send the slot due at this time instead of now.")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="Send as at this (past) time; a future one is a dry run.")
 @pass_context
 def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) -> None:
-    """Send the run that is due now, and finish any earlier run a crash interrupted."""
-    from .delivery import send_digest
+    """Send the run that is due now, and finish earlier runs; one pass, no waiting for retries."""
+    from .delivery import dry_run_summary, send_digest, summary
+    from .scheduler import shifted_clock
 
-    report = send_digest(
-        obj.config(), name, parse_now(now_text), clock=lambda: datetime.now(UTC), sleep=time.sleep, dry_run=dry_run
-    )
-    plan = report.planned
-    frozen = (
-        f"{len(plan.messages)} messages ({len(plan.renders)} renders, {len(plan.posts)} posts)"
-        if plan
-        else "already frozen"
-    )
+    config = obj.config()
+    now = parse_now(now_text)
+    if in_future(now) and not dry_run:
+        click.echo(f"note: --now {now:%Y-%m-%d %H:%M %Z} is in the future: a dry run, nothing is sent", err=True)
+        dry_run = True
+    clock = shifted_clock(now if now_text else None)
+    with progress_bar(not dry_run and sys.stderr.isatty()) as progress:
+        report = send_digest(
+            config, name, now, clock=clock, sleep=time.sleep, dry_run=dry_run, progress=progress
+        )  # fmt: skip
+    digest = config.digest(name)
     if dry_run:
-        click.echo(f"{name} slot {report.slot:%Y-%m-%d %H:%M} UTC: would freeze {frozen}; {report.waiting} waiting")
+        click.echo(f"{name} {dry_run_summary(digest, report, clock())}")
         return
     for address in report.bounced:
         click.echo(f"error: smtp: {address}: {report.reasons[address]} (marked bounced: no more digests)", err=True)
     for address in report.failed:
         click.echo(f"error: smtp: {address}: {report.reasons[address]}", err=True)
-    click.echo(
-        f"{name} slot {report.slot:%Y-%m-%d %H:%M} UTC: {frozen}; sent {report.sent}, retried {report.retried}, "
-        f"bounced {len(report.bounced)}, failed {len(report.failed)}"
-    )
-    if report.bounced or report.failed:
+    for address in report.unknown:
+        click.echo(f"warning: smtp: {address}: {report.reasons[address]}", err=True)
+    click.echo(f"{name} {summary(digest, report, clock())}")
+    if report.bounced or report.failed or report.unknown:
         sys.exit(1)
 
 
-@main.command("outbox")
-@pass_context
-def outbox(obj: Context) -> None:
-    """Every digest run with its messages sent, pending, retrying and failed."""
-    from .delivery import OUTBOX_STATES
+@main.group("outbox", invoke_without_command=True)
+@click.pass_context
+def outbox(ctx: click.Context) -> None:
+    """Every digest run with its messages: sent, waiting, bounced, failed."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .delivery import describe
+    from .slots import local_time
 
-    with Store(obj.config().state.path) as store:
+    config = ctx.find_object(Context).config()
+    with Store(config.state.path) as store:
         runs = store.run_summaries()
     if not runs:
         click.echo("no digest runs yet")
+    digests = {d.name: d for d in config.digests}
     for run in runs:
-        counts = ", ".join(f"{run.counts.get(s, 0)} {label}" for s, label in OUTBOX_STATES)
-        click.echo(f"{run.digest}\t{run.slot:%Y-%m-%d %H:%M} UTC\t{counts}")
+        digest = digests.get(run.digest)  # a digest since removed from config.toml: its slot in UTC
+        slot = local_time(digest, run.slot) if digest else f"{run.slot:%Y-%m-%d %H:%M} UTC"
+        click.echo(f"{run.digest}\t{slot}\t{describe(run.counts)}")
+
+
+@outbox.command("retry")
+@click.argument("name", required=False)
+@pass_context
+def outbox_retry(obj: Context, name: str | None) -> None:
+    """Send failed and outcome-unknown messages again at the next send (all digests, or NAME's)."""
+    from .delivery import requeue
+
+    count = requeue(obj.config(), name)
+    click.echo(f"{count} message{'s' if count != 1 else ''} waiting again; they go at the next send")
 
 
 @main.command("import")
@@ -306,7 +345,8 @@ def run_command(obj: Context, once: bool, now_text: str | None) -> None:
     from .scheduler import run_scheduler  # loads schedule: only this command pays for it
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if run_scheduler(obj.config(), once=once, start=parse_now(now_text) if now_text else None):
+    start = parse_now(now_text) if now_text else None
+    if run_scheduler(obj.config(), once=once, start=start, preview=start is not None and in_future(start)):
         sys.exit(1)
 
 

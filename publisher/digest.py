@@ -26,14 +26,13 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, tzinfo
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import css_inline
 import jinja2
@@ -192,7 +191,7 @@ class Renderer:
             found = self._posts[post.id] = {
                 "title": _inert(one_line(post.title)),
                 "link": _inert(post.url),
-                "date": post.published.astimezone(self.digest.tz),
+                "date": shown_date(post.published, self.digest.tz),
                 "author": _inert(", ".join(a.name for a in post.authors)),
                 "tags": [_inert(t.name) for t in post.tags],
                 "summary": _inert(post.summary),
@@ -301,6 +300,12 @@ class Renderer:
         return Render(one_line(subject), text, page)
 
 
+def shown_date(published: datetime, zone: tzinfo) -> datetime:
+    """The date a digest shows: a post with a time, in the digest's zone; a date-only post (midnight
+    in its own zone, as content.py reads ``date: 2012-04-25``) keeps its own date in every zone."""
+    return published if published.time() == time() else published.astimezone(zone)
+
+
 def recipient_fields(config: Config, secret: bytes, subscriber: Subscriber) -> dict[str, str]:
     """What differs per recipient: frozen with the run so a resend is identical."""
     base = config.web.base_url
@@ -365,9 +370,7 @@ def build_message(
     if digest.reply_to:
         msg["Reply-To"] = _mailbox(digest.reply_to)
     msg["List-Id"] = f"{one_line(config.site.title)} {digest.name} digest <{digest.name}.{domain}>"
-    token = fields["unsubscribe_url"].rpartition("token=")[2]
-    mailto = f"mailto:{parse_mailbox(digest.from_address)[1]}?subject={quote('unsubscribe ' + token)}"
-    msg["List-Unsubscribe"] = f"<{fields['unsubscribe_url']}>, <{mailto}>"
+    msg["List-Unsubscribe"] = f"<{fields['unsubscribe_url']}>"  # https only: no mailbox reads a mailto
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(_fill(render.text, fields, escape=False), subtype="plain", charset="utf-8", cte=BODY_ENCODING)
     msg.add_alternative(_fill(render.html, fields, escape=True), subtype="html", charset="utf-8", cte=BODY_ENCODING)
@@ -400,11 +403,6 @@ def _header_line(name: str, value: str, mailbox: bool = False) -> bytes:
     return WIRE_POLICY.fold_binary(*policy.SMTP.header_store_parse(name, _mailbox(value) if mailbox else value))
 
 
-@functools.lru_cache(maxsize=16)
-def _sender(from_address: str) -> str:
-    return parse_mailbox(from_address)[1]
-
-
 def _base64_body(text: str) -> bytes:
     """What set_content(cte="base64") makes of ``text``: CRLF line ends, 76-character lines, as sent."""
     encoded = binascii.b2a_base64(b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n", newline=False)
@@ -429,9 +427,7 @@ def message_bytes(
     msgid = message_id(config, digest.name, slot, subscriber)
     name, address = fields["name"], fields["address"]
     subject = one_line(_fill(render.subject, fields, escape=False))
-    token = fields["unsubscribe_url"].rpartition("token=")[2]
-    mailto = f"mailto:{_sender(digest.from_address)}?subject={quote('unsubscribe ' + token)}"
-    unsubscribe = f"<{fields['unsubscribe_url']}>, <{mailto}>"
+    unsubscribe = f"<{fields['unsubscribe_url']}>"
     local = _MSG_ID.fullmatch(msgid)
     if not (
         local

@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 import schedule
 
 from .config import Config, DigestConfig
-from .delivery import Clock, DeliveryReport, Sleep, send_digest
+from .delivery import Clock, Sleep, dry_run_summary, send_digest, summary
 from .errors import PublisherError
 from .locks import holding
 from .publish import publish
-from .slots import current_slot, slots_between
+from .slots import current_slot, local_time, slots_between
 from .store import Store
 
 log = logging.getLogger("publisher")
@@ -84,11 +84,19 @@ def shifted_clock(start: datetime | None) -> Clock:
 
 
 class Runner:
-    """One tick: publish if due, then every due digest; a failing job is logged and tried again next tick."""
+    """One tick: publish if due, then every due digest; a failing job is logged and tried again next tick.
 
-    def __init__(self, config: Config, store: Store, *, clock: Clock, sleep: Sleep, stop: threading.Event) -> None:
+    A ``preview`` runner (its clock is in the future) changes nothing: it does not publish
+    (future posts would leak into the live feeds) and only says what each digest would send.
+    """
+
+    def __init__(
+        self, config: Config, store: Store, *, clock: Clock, sleep: Sleep, stop: threading.Event, preview: bool = False
+    ) -> None:
         self.config, self.store = config, store
         self.clock, self.sleep, self.stop = clock, sleep, stop
+        self.preview = preview
+        self.previewed: set[tuple[str, datetime | None]] = set()  # said once, not at every tick
         self.last_publish: datetime | None = None
 
     def tick(self) -> int:
@@ -96,10 +104,11 @@ class Runner:
         now = self.clock()
         failed = 0
         interval = timedelta(minutes=self.config.run.publish_interval_minutes)
-        if self.last_publish is None or now - self.last_publish >= interval:
+        if not self.preview and (self.last_publish is None or now - self.last_publish >= interval):
             self.last_publish = now
             failed += not self._job("publish", lambda: self._publish(now))
-        last, unfinished = self.store.last_slots(), self.store.unfinished_digests()
+        last = self.store.last_slots()
+        unfinished = {d for d, w in self.store.waiting().items() if w.first is None or w.first <= now}
         for due in due_slots(now, self.config.digests, last, unfinished, self.config.run.grace):
             if self.stop.is_set():
                 break
@@ -129,34 +138,27 @@ class Runner:
 
     def _digest(self, due: Due, now: datetime) -> None:
         digest = self.config.digest(due.digest)
+        if self.preview:
+            if (digest.name, due.send) in self.previewed:
+                return
+            self.previewed.add((digest.name, due.send))
+            report = send_digest(self.config, digest.name, now, clock=self.clock, sleep=self.sleep, dry_run=True)
+            log.info("digest %s %s (the clock is in the future)", digest.name, dry_run_summary(digest, report, now))
+            return
         if due.skip:
             with self.store.transaction():
                 for slot, why in due.skip:
                     self.store.record_skipped(digest.name, slot, now, why)
             for slot, why in due.skip:
-                log.info("digest %s slot %s: skipped, %s", digest.name, _local(digest, slot), why)
+                log.info("digest %s slot %s: skipped, %s", digest.name, local_time(digest, slot), why)
         if due.send is None and not due.resume:
             return
         report = send_digest(
             self.config, digest.name, now, clock=self.clock, sleep=self.sleep,
             new_run=due.send is not None, stopping=self.stop.is_set,
         )  # fmt: skip
-        log.info("digest %s %s", digest.name, _summary(digest, report, self.stop.is_set()))
-
-
-def _local(digest: DigestConfig, slot: datetime) -> str:
-    return f"{slot.astimezone(digest.tz):%Y-%m-%d %H:%M %Z}"
-
-
-def _summary(digest: DigestConfig, report: DeliveryReport, stopped: bool) -> str:
-    plan = report.planned
-    what = f"slot {_local(digest, report.slot)}" if report.slot else "earlier runs"
-    frozen = f"froze {len(plan.messages)} messages; " if plan else ""
-    tail = "; stopped, the rest goes at the next start" if stopped else ""
-    return (
-        f"{what}: {frozen}sent {report.sent}, retried {report.retried}, "
-        f"bounced {len(report.bounced)}, failed {len(report.failed)}{tail}"
-    )
+        tail = "; stopped, the rest goes at the next start" if self.stop.is_set() else ""
+        log.info("digest %s %s%s", digest.name, summary(digest, report, self.clock()), tail)
 
 
 @contextmanager
@@ -180,13 +182,17 @@ def loop(runner: Runner, seconds: int, wait: Callable[[float], object]) -> None:
         wait(max(ticker.idle_seconds or 0.0, 0.0))
 
 
-def run_scheduler(config: Config, *, once: bool, start: datetime | None = None) -> int:
-    """`publisher run`: hold the instance lock, then loop (or tick once); returns the jobs that failed."""
+def run_scheduler(config: Config, *, once: bool, start: datetime | None = None, preview: bool = False) -> int:
+    """`publisher run`: hold the instance lock, then loop (or tick once); returns the jobs that failed.
+
+    ``preview`` (a ``start`` in the future) sends no mail and uses up no slot."""
     stop = threading.Event()
     clock = shifted_clock(start)
     busy = "another publisher run is using this state database"
     with Store(config.state.path) as store, holding(store, "run", busy), stop_on_signals(stop):
-        runner = Runner(config, store, clock=clock, sleep=stop.wait, stop=stop)
+        runner = Runner(config, store, clock=clock, sleep=stop.wait, stop=stop, preview=preview)
+        if preview:
+            log.warning("run: the clock starts at %s, in the future: a dry run, nothing is published or sent", start)
         if once:
             return runner.tick()
         log.info("run: started (pid %d); ticking every %d s", os.getpid(), config.run.tick_seconds)

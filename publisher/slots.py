@@ -48,3 +48,8 @@ def slots_between(digest: DigestConfig, after: datetime, until: datetime) -> lis
     first = after.astimezone(digest.tz).date() - timedelta(days=1)  # margin: a gap can push a slot past midnight
     days = (first + timedelta(days=n) for n in range((until.astimezone(digest.tz).date() - first).days + 1))
     return [slot for day in days if _scheduled_on(digest, day) and after < (slot := slot_on(digest, day)) <= until]
+
+
+def local_time(digest: DigestConfig, when: datetime) -> str:
+    """A slot (or any instant) as the digest's readers see it: ``2026-11-30 08:00 EST``."""
+    return f"{when.astimezone(digest.tz):%Y-%m-%d %H:%M %Z}"

@@ -150,6 +150,31 @@ MIGRATIONS: tuple[str, ...] = (
         revision TEXT
     );
     """,
+    # Two more outbox states: 'bounced' (the server refused the recipient for good) apart from
+    # 'failed', and 'unknown' (no reply to a message already handed over: maybe delivered).
+    """
+    CREATE TABLE outbox_new (
+        id INTEGER PRIMARY KEY,
+        run INTEGER NOT NULL REFERENCES digest_runs (id),
+        subscriber INTEGER NOT NULL,
+        body INTEGER NOT NULL REFERENCES run_bodies (id),
+        fields TEXT NOT NULL,
+        watermark INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'retry', 'sent', 'failed', 'bounced', 'unknown')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT,
+        error TEXT,
+        sent TEXT,
+        UNIQUE (run, subscriber)
+    );
+    INSERT INTO outbox_new SELECT * FROM outbox;
+    UPDATE outbox_new SET status = 'bounced' WHERE status = 'failed' AND error GLOB '5[0-9][0-9] *'
+        AND subscriber IN (SELECT id FROM subscribers WHERE status = 'bounced');
+    DROP TABLE outbox;
+    ALTER TABLE outbox_new RENAME TO outbox;
+    CREATE INDEX outbox_status ON outbox (status, run);
+    """,
 )
 
 
@@ -191,6 +216,14 @@ class OutboxItem:
     status: str
     attempts: int
     not_before: datetime | None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A digest's messages still to send: how many, and when the first may go (None: now)."""
+
+    count: int
+    first: datetime | None
 
 
 @dataclass(frozen=True)
@@ -574,10 +607,20 @@ class Store:
             (not_before.isoformat(), error, item.id),
         )
 
-    def mark_failed(self, item: OutboxItem, error: str) -> None:
+    def mark_done(self, item: OutboxItem, status: str, error: str) -> None:
+        """A message that is not sent again by itself: 'failed', 'bounced' or 'unknown'."""
         self.db.execute(
-            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, error = ? WHERE id = ?", (error, item.id)
+            "UPDATE outbox SET status = ?, attempts = attempts + 1, error = ? WHERE id = ?", (status, error, item.id)
         )
+
+    def requeue(self, digest: str | None) -> int:
+        """Failed and outcome-unknown messages to active subscribers are to be sent again; how many."""
+        return self.db.execute(
+            "UPDATE outbox SET status = 'pending', attempts = 0, not_before = NULL WHERE status IN ('failed', 'unknown')"
+            " AND subscriber IN (SELECT id FROM subscribers WHERE status = 'active')"
+            " AND run IN (SELECT id FROM digest_runs WHERE ? IS NULL OR digest = ?)",
+            (digest, digest),
+        ).rowcount
 
     def run_summaries(self) -> list[RunSummary]:
         """Every run, newest slot first, with its outbox counts by status."""
@@ -643,13 +686,14 @@ class Store:
                 last[digest] = when
         return last
 
-    def unfinished_digests(self) -> set[str]:
-        """Digests with a frozen run that still has messages to send."""
+    def waiting(self) -> dict[str, Waiting]:
+        """digest -> its messages still to send (pending, or waiting for a retry), for digests that have any."""
         return {
-            row[0]
-            for row in self.db.execute(
-                "SELECT DISTINCT r.digest FROM outbox o JOIN digest_runs r ON r.id = o.run"
-                " WHERE o.status IN ('pending', 'retry')"
+            digest: Waiting(count, None if unscheduled else datetime.fromisoformat(first))
+            for digest, count, unscheduled, first in self.db.execute(
+                "SELECT r.digest, count(*), sum(o.not_before IS NULL), min(o.not_before)"
+                " FROM outbox o JOIN digest_runs r ON r.id = o.run"
+                " WHERE o.status IN ('pending', 'retry') GROUP BY r.digest"
             )
         }
 

@@ -7,6 +7,8 @@ import checks the whole file first and changes nothing when any row is bad.
 from __future__ import annotations
 
 import csv
+import difflib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +17,7 @@ from typing import TextIO
 
 from .addresses import normalize_address
 from .errors import SubscriberError
-from .model import SUBSCRIBER_STATUSES, Subscriber, slugify
+from .model import SUBSCRIBER_STATUSES, Post, Subscriber, slugify
 from .store import Store
 from .tokens import check_token, token_subscriber
 
@@ -29,6 +31,21 @@ MANAGE = "manage"
 class ImportReport:
     added: int
     already: int
+    subscribers: list[Subscriber]  # the ones added
+
+
+def unknown_tags(subscribers: Iterable[Subscriber], posts: Iterable[Post]) -> list[str]:
+    """A warning for each followed tag that no published post has (a typo gets its reader nothing),
+    with the tags in use that are close to it."""
+    known = {tag.slug: tag.name for post in posts for tag in post.tags}
+    missing = Counter(slug for s in subscribers for slug in s.tags or () if slug not in known)
+    warnings = []
+    for slug, count in missing.items():
+        close = difflib.get_close_matches(slug, known, n=3)
+        hint = f"close matches: {', '.join(known[c] for c in close)}" if close else "no tag in use is close to it"
+        who = "its follower gets" if count == 1 else f"its {count} followers get"
+        warnings.append(f"tag {slug!r} is on no published post: {who} nothing from it until one is; {hint}")
+    return warnings
 
 
 def tag_slugs(names: Iterable[str]) -> tuple[str, ...] | None:
@@ -142,7 +159,7 @@ def import_csv(store: Store, path: Path, now: datetime) -> ImportReport:
                 new.append(subscriber)
             seen.add(key)
         store.insert_subscribers(new)
-    return ImportReport(added=len(new), already=len(rows) - len(new))
+    return ImportReport(added=len(new), already=len(rows) - len(new), subscribers=new)
 
 
 def export_csv(subscribers: Iterable[Subscriber], out: TextIO) -> None:

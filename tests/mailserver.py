@@ -6,6 +6,7 @@ the first n attempts, ``permanent`` addresses always get 550.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections import Counter
@@ -73,3 +74,91 @@ def mail_server(recorder: Recorder) -> Iterator[int]:
         yield controller.port
     finally:
         controller.stop()
+
+
+class HostileServer:
+    """An SMTP server on 127.0.0.1, written with plain sockets, that misbehaves in one chosen way.
+
+    ``fault`` is one of:
+    - ``drop-after-250``: takes one message per connection, answers 250, then closes without waiting for QUIT;
+    - ``trickle-ehlo``: answers EHLO with a ``250-`` continuation line every ``interval`` seconds, never ending;
+    - ``trickle-reply``: takes the message, then trickles ``250-`` lines the same way instead of its reply;
+    - ``late-250``: takes the message and answers 250 only once the client has given up waiting (closed).
+
+    ``received`` holds (recipient, message bytes) of every message taken in full.
+    """
+
+    def __init__(self, fault: str, interval: float = 0.05) -> None:
+        self.fault, self.interval = fault, interval
+        self.received: list[tuple[str, bytes]] = []
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.closing = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def __enter__(self) -> HostileServer:
+        thread = threading.Thread(target=self._accept, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closing.set()
+        self.listener.close()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+    def _accept(self) -> None:
+        while not self.closing.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _trickle(self, conn: socket.socket) -> None:
+        """``250-`` lines at ``interval`` until the client hangs up (or the test ends)."""
+        while not self.closing.wait(self.interval):
+            try:
+                conn.sendall(b"250-still working\r\n")
+            except OSError:
+                return
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 hostile.test ESMTP\r\n")
+            recipient = ""
+            for line in lines:
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    if self.fault == "trickle-ehlo":
+                        return self._trickle(conn)
+                    conn.sendall(b"250-hostile.test\r\n250 8BITMIME\r\n")
+                elif verb == b"RCPT":
+                    recipient = line.decode().partition("<")[2].partition(">")[0]
+                    conn.sendall(b"250 OK\r\n")
+                elif verb == b"DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    body = b"".join(iter(lines.readline, b".\r\n"))
+                    self.received.append((recipient, body))
+                    if self.fault == "trickle-reply":
+                        return self._trickle(conn)
+                    if self.fault == "late-250":
+                        conn.recv(1)  # returns once the client has closed the connection
+                    with contextlib.suppress(OSError):
+                        conn.sendall(b"250 OK: queued\r\n")
+                    if self.fault in ("drop-after-250", "late-250"):
+                        return None
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return None
+                else:  # MAIL, RSET, NOOP
+                    conn.sendall(b"250 OK\r\n")
+        return None
+
+    def per_recipient(self) -> Counter[str]:
+        return Counter(address for address, _ in self.received)

@@ -6,7 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -15,14 +16,15 @@ import lxml.html
 import pytest
 
 from publisher.delivery import DeliveryReport, send_digest
+from publisher.errors import DeliveryError
 from publisher.publish import publish
-from publisher.store import Store
+from publisher.store import Store, Waiting
 from publisher.subscribers import UNSUBSCRIBE, unsubscribe
 from publisher.tokens import check_token
 
 from .conftest import NOW, Site
 from .digest_helpers import SECRET, FakeClock, published_site, secret, subscribe
-from .mailserver import Recorder, mail_server
+from .mailserver import HostileServer, Recorder, mail_server
 
 __all__ = ["secret"]  # the fixture, imported so pytest finds it here
 
@@ -57,9 +59,9 @@ def _check_message(msg: EmailMessage, address: str, titles: list[str]) -> None:
     assert msg["Message-ID"].startswith("<daily.") and msg["Message-ID"].endswith("@news.example.org>")
     assert msg["List-Id"] == "Test Site daily digest <daily.news.example.org>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    https, mailto = (part.strip(" <>") for part in msg["List-Unsubscribe"].split(","))
+    https = msg["List-Unsubscribe"].strip("<>")  # one-click https only: nothing reads a mailto
+    assert msg["List-Unsubscribe"] == f"<{https}>" and "mailto:" not in msg["List-Unsubscribe"]
     assert https.startswith("https://news.example.org/blog/unsubscribe?token=")
-    assert mailto.startswith("mailto:digest@news.example.org?subject=unsubscribe%20")
     token = parse_qs(urlsplit(https).query)["token"][0]
     check_token(SECRET.encode(), UNSUBSCRIBE, token, address)
 
@@ -124,21 +126,28 @@ def test_nothing_new_sends_nothing_and_a_slot_goes_out_once(tmp_path: Path, secr
         ] == ["Fresh news"]
 
 
-def test_451_is_retried_with_backoff_and_550_bounces_one_recipient(tmp_path: Path, secret: bytes) -> None:
+def test_451_waits_for_a_later_send_with_backoff_and_550_bounces_one_recipient(tmp_path: Path, secret: bytes) -> None:
     recorder = Recorder(temporary={"alice@example.org": 2, "bob@example.com": 1}, permanent={"carol@example.net"})
     people = [*PEOPLE, ("dave@example.org", "", [])]
     clock = FakeClock()
     with mail_server(recorder) as port:
         site = published_site(tmp_path / "site", port)
         subscribe(site, *people)
-        report = _send(site, clock)
-    assert report.sent == 3 and report.retried == 3 and report.bounced == ["carol@example.net"]
+        first = _send(site, clock)
+        assert first.sent == 1 and first.bounced == ["carol@example.net"] and first.waiting.count == 2
+        assert first.waiting.first == NOW + timedelta(seconds=10)
+        assert _send(site, clock).sent == 0  # too early: nothing is due, nothing is tried
+        clock.at += timedelta(seconds=10)
+        second = _send(site, clock)  # Bob goes; Alice is refused again and waits 20 s more
+        assert second.sent == 1 and second.waiting == Waiting(1, NOW + timedelta(seconds=30))
+        clock.at += timedelta(seconds=20)
+        assert _send(site, clock).sent == 1
+    assert clock.slept == []  # a retry never waits in the foreground
     assert recorder.per_recipient() == {"alice@example.org": 1, "bob@example.com": 1, "dave@example.org": 1}
     assert recorder.refusals == {"alice@example.org": 2, "bob@example.com": 1, "carol@example.net": 1}
-    assert clock.slept == [10.0, 20.0]  # both wait 10 s for their first retry; Alice 20 s more for her second
     with Store(site.config.state.path) as store:
         assert store.subscriber("carol@example.net").status == "bounced"
-        assert store.run_summaries()[0].counts == {"sent": 3, "failed": 1}
+        assert store.run_summaries()[0].counts == {"sent": 3, "bounced": 1}
 
 
 def test_server_that_cannot_be_reached_keeps_the_outbox(tmp_path: Path, secret: bytes) -> None:
@@ -147,9 +156,9 @@ def test_server_that_cannot_be_reached_keeps_the_outbox(tmp_path: Path, secret: 
     site = published_site(tmp_path / "site", free_port())
     subscribe(site, *PEOPLE)
     clock = FakeClock()
-    with pytest.raises(Exception, match="cannot connect"):
+    with pytest.raises(DeliveryError, match="cannot connect"):
         _send(site, clock)
-    assert clock.slept == [10.0, 20.0, 40.0]
+    assert clock.slept == []
     with Store(site.config.state.path) as store:
         assert store.run_summaries()[0].counts == {"pending": 3}
 
@@ -266,7 +275,12 @@ def test_send_command_names_each_refused_address_and_exits_1(
     assert captured.err == (
         "error: smtp: carol@example.net: 550 5.1.1 No such mailbox (marked bounced: no more digests)\n"
     )
-    assert "sent 2, retried 0, bounced 1, failed 0" in captured.out
+    assert (
+        captured.out
+        == "daily slot 2026-11-27 08:00 CET: froze 3 messages (3 renders, 4 posts); 2 sent, 0 waiting, 1 bounced, 0 failed\n"
+    )
+    assert run(["--site", str(site.root), "outbox"]) == 0
+    assert capsys.readouterr().out == "daily\t2026-11-27 08:00 CET\t2 sent, 0 waiting, 1 bounced, 0 failed\n"
     assert recorder.per_recipient() == {"alice@example.org": 1, "bob@example.com": 1}
 
 
@@ -314,3 +328,219 @@ def test_a_preview_of_the_future_does_not_number_posts_for_digests(tmp_path: Pat
     assert run(["--site", str(site.root), "publish", "-q", "--now", "2030-06-01T00:00:00+00:00"]) == 0
     with Store(site.config.state.path) as store:
         assert len(store.published_ids()) == 4  # the sample posts only
+
+
+def _publisher(site: Site, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`publisher --site SITE ARGS...` in its own process, as an operator runs it."""
+    code = "import sys; from publisher.cli import run; sys.exit(run(sys.argv[1:]))"
+    env = {**os.environ, "PUBLISHER_SECRET": SECRET}
+    command = [sys.executable, "-c", code, "--site", str(site.root), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _smtp_site(root: Path, port: int, settings: str = "") -> Site:
+    """The test site and its three readers, with [smtp] settings added."""
+    site = published_site(root, port)
+    config = site.root / "config.toml"
+    config.write_text(config.read_text().replace('security = "none"', f'security = "none"\n{settings}'))
+    subscribe(site, *PEOPLE)
+    return site
+
+
+def test_nothing_listening_fails_at_once_with_one_line_and_keeps_the_outbox(tmp_path: Path, secret: bytes) -> None:
+    from .mailserver import free_port
+
+    port = free_port()
+    site = _smtp_site(tmp_path / "site", port)
+    started = time.monotonic()
+    done = _publisher(site, "digest", "send", "daily", "--now", NOW.isoformat())
+    seconds = time.monotonic() - started
+    print(f"\nno SMTP server: digest send failed in {seconds:.2f} s")
+    assert done.returncode == 1 and seconds < 5
+    assert done.stderr == (
+        f"publisher: smtp 127.0.0.1:{port}: cannot connect (Connection refused); 0 sent, 3 left in the outbox: "
+        "send again later\n"
+    )
+    with Store(site.config.state.path) as store:
+        assert store.run_summaries()[0].counts == {"pending": 3}
+
+
+def test_451_returns_at_once_and_a_later_send_delivers_each_message_once(tmp_path: Path, secret: bytes) -> None:
+    recorder = Recorder(temporary={"alice@example.org": 1, "carol@example.net": 1})
+    with mail_server(recorder) as port:
+        site = _smtp_site(tmp_path / "site", port)  # retry_base_seconds = 10
+        started = time.monotonic()
+        first = _publisher(site, "digest", "send", "daily", "--now", NOW.isoformat())
+        assert time.monotonic() - started < 10  # no backoff slept through
+        assert first.returncode == 0, first.stderr
+        assert first.stdout == (
+            "daily slot 2026-11-27 08:00 CET: froze 3 messages (3 renders, 4 posts); "
+            "1 sent, 2 waiting for retry at 13:00 CET, 0 bounced, 0 failed\n"
+        )
+        early = _publisher(site, "digest", "send", "daily", "--now", (NOW + timedelta(seconds=5)).isoformat())
+        assert early.stdout.endswith(
+            ": already frozen; 0 sent, 2 waiting for retry at 13:00 CET, 0 bounced, 0 failed\n"
+        )
+        later = _publisher(site, "digest", "send", "daily", "--now", (NOW + timedelta(minutes=1)).isoformat())
+        assert later.returncode == 0, later.stderr
+        assert later.stdout.endswith(": already frozen; 2 sent, 0 waiting, 0 bounced, 0 failed\n")
+    assert recorder.per_recipient() == {address: 1 for address, _, _ in PEOPLE}
+    assert recorder.refusals == {"alice@example.org": 1, "carol@example.net": 1}
+
+
+def test_a_future_now_sends_nothing_and_uses_up_no_slot(tmp_path: Path, secret: bytes) -> None:
+    recorder = Recorder()
+    with mail_server(recorder) as port:
+        site = _smtp_site(tmp_path / "site", port)
+        with Store(site.config.state.path) as store:
+            ledger = store.published_seqs()
+        feeds = site.feed_files()
+        future = datetime.now(UTC).replace(hour=7, minute=30, second=0, microsecond=0) + timedelta(days=7)
+        site.post("embargoed.md", f"title: Embargoed\ndate: {(future - timedelta(days=2)).date()}")
+        ran = _publisher(site, "run", "--once", "--now", future.isoformat())
+        assert ran.returncode == 0, ran.stderr
+        assert "in the future: a dry run, nothing is published or sent" in ran.stderr
+        assert (
+            "dry run, nothing sent or changed: slot " in ran.stderr and "would be frozen with 3 messages" in ran.stderr
+        )
+        sent = _publisher(site, "digest", "send", "daily", "--now", future.isoformat())
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stderr.startswith("note: --now ") and "is in the future: a dry run, nothing is sent" in sent.stderr
+        assert "would be frozen with 3 messages" in sent.stdout
+        assert recorder.received == []
+        with Store(site.config.state.path) as store:
+            assert store.run_summaries() == [] and store.last_slots() == {}
+            assert store.published_seqs() == ledger
+        assert site.feed_files() == feeds  # a future post does not leak into the live feeds
+        now = _publisher(site, "run", "--once", "--now", NOW.isoformat())  # the real slot is still there
+        assert now.returncode == 0, now.stderr
+    assert recorder.per_recipient() == {address: 1 for address, _, _ in PEOPLE}
+
+
+def test_a_server_closing_after_each_250_loses_no_recipient(tmp_path: Path, secret: bytes) -> None:
+    with HostileServer("drop-after-250") as server:
+        site = _smtp_site(tmp_path / "site", server.port, "timeout = 2")
+        started = time.monotonic()
+        done = _publisher(site, "digest", "send", "daily", "--now", NOW.isoformat())
+        assert time.monotonic() - started < 5  # no backoff slept through (retry_base_seconds = 10)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith("3 sent, 0 waiting, 0 bounced, 0 failed\n")
+    assert server.per_recipient() == {address: 1 for address, _, _ in PEOPLE}
+    assert server.connections == 3  # a fresh connection after each drop, none wasted on a dead one
+
+
+def test_a_greeting_trickled_forever_ends_at_the_deadline(tmp_path: Path, secret: bytes) -> None:
+    with HostileServer("trickle-ehlo") as server:
+        site = _smtp_site(tmp_path / "site", server.port, "timeout = 0.5")
+        started = time.monotonic()
+        done = _publisher(site, "digest", "send", "daily", "--now", NOW.isoformat(), timeout=30)
+        seconds = time.monotonic() - started
+    print(f"\ntrickled EHLO reply: gave up after {seconds:.2f} s")
+    assert done.returncode == 1 and seconds < 10
+    assert done.stderr == (
+        f"publisher: smtp 127.0.0.1:{server.port}: cannot connect (no complete reply within 0.5 s); "
+        "0 sent, 3 left in the outbox: send again later\n"
+    )
+    with Store(site.config.state.path) as store:
+        assert store.run_summaries()[0].counts == {"pending": 3}
+
+
+@pytest.mark.parametrize("fault", ["late-250", "trickle-reply"])
+def test_a_reply_after_the_deadline_is_outcome_unknown_and_never_a_second_copy(
+    tmp_path: Path, secret: bytes, fault: str
+) -> None:
+    with HostileServer(fault) as server:
+        site = _smtp_site(tmp_path / "site", server.port, "timeout = 0.5")
+        done = _publisher(site, "digest", "send", "daily", "--now", NOW.isoformat(), timeout=30)
+        again = _publisher(site, "digest", "send", "daily", "--now", (NOW + timedelta(hours=1)).isoformat())
+    assert server.per_recipient() == {address: 1 for address, _, _ in PEOPLE}  # one copy each, no resend
+    assert done.returncode == 1
+    assert done.stdout.endswith("0 sent, 0 waiting, 0 bounced, 0 failed, 3 outcome unknown\n")
+    assert done.stderr.count("outcome unknown: no reply after the whole message was sent") == 3
+    assert again.stdout.endswith(": already frozen; 0 sent, 0 waiting, 0 bounced, 0 failed\n")
+    with Store(site.config.state.path) as store:
+        assert store.run_summaries()[0].counts == {"unknown": 3}
+        store.set_subscriber_status(store.subscriber("bob@example.com").id, "unsubscribed")
+    retry = _publisher(site, "outbox", "retry")
+    assert retry.stdout == "2 messages waiting again; they go at the next send\n"
+    assert (
+        _publisher(site, "outbox").stdout
+        == "daily\t2026-11-27 08:00 CET\t0 sent, 2 waiting, 0 bounced, 0 failed, 1 outcome unknown\n"
+    )
+
+
+def test_a_long_send_shows_progress_on_a_terminal(tmp_path: Path, secret: bytes) -> None:
+    import pty
+
+    recorder = Recorder()
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        subscribe(site, *((f"reader{n:03d}@example.org", "", []) for n in range(60)))
+        code = "import sys; from publisher.cli import run; sys.exit(run(sys.argv[1:]))"
+        args = ["--site", str(site.root), "digest", "send", "daily", "--now", NOW.isoformat()]
+        terminal, stderr = pty.openpty()
+        env = {**os.environ, "PUBLISHER_SECRET": SECRET, "COLUMNS": "100", "TERM": "xterm"}
+        sender = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE, stderr=stderr)
+        os.close(stderr)
+        shown = b""
+        while chunk := _read_pty(terminal):
+            shown += chunk
+        out, _ = sender.communicate(timeout=60)
+        os.close(terminal)
+    assert sender.returncode == 0 and out.endswith(b"60 sent, 0 waiting, 0 bounced, 0 failed\n")
+    assert b"daily: sending" in shown
+
+
+def _read_pty(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the other end is closed
+        return b""
+
+
+def test_dry_run_says_what_would_happen_in_the_digests_zone(
+    tmp_path: Path, secret: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from publisher.cli import run
+
+    recorder = Recorder()
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        subscribe(site, *PEOPLE)
+        send = ["--site", str(site.root), "digest", "send", "daily", "--now", NOW.isoformat()]
+        assert run([*send, "--dry-run"]) == 0
+        assert capsys.readouterr().out == (
+            "daily dry run, nothing sent or changed: slot 2026-11-27 08:00 CET would be frozen with 3 messages "
+            "(3 renders, 4 posts); 0 messages waiting in the outbox\n"
+        )
+        assert recorder.received == []
+        assert run(send) == 0
+        assert run([*send, "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "daily dry run, nothing sent or changed: slot 2026-11-27 08:00 CET is frozen already; "
+        "0 messages waiting in the outbox"
+    )
+
+
+def test_an_older_state_file_tells_bounced_from_failed(tmp_path: Path) -> None:
+    import sqlite3
+
+    from publisher.store import MIGRATIONS
+
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:6]:  # the schema before bounced and unknown messages
+        db.executescript(script)
+    db.executescript(
+        "INSERT INTO subscribers VALUES (1, 'a@example.org', '', NULL, 'bounced', '2026-01-01T00:00:00+00:00', NULL);"
+        "INSERT INTO subscribers VALUES (2, 'b@example.org', '', NULL, 'active', '2026-01-01T00:00:00+00:00', NULL);"
+        "INSERT INTO digest_runs VALUES (1, 'daily', '2026-11-27T07:00:00+00:00', '2026-11-27T07:00:00+00:00');"
+        "INSERT INTO run_bodies VALUES (1, 1, 's', 't', 'h');"
+        "INSERT INTO outbox (run, subscriber, body, fields, watermark, status, error) VALUES"
+        " (1, 1, 1, '{}', 4, 'failed', '550 5.1.1 No such mailbox'),"
+        " (1, 2, 1, '{}', 4, 'failed', '451 try later (gave up after 6 tries)');"
+        "PRAGMA user_version = 6;"
+    )
+    db.close()
+    with Store(path) as store:
+        assert store.run_summaries()[0].counts == {"bounced": 1, "failed": 1}

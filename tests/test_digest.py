@@ -14,6 +14,7 @@ from publisher.cli import run
 from publisher.config import Config, DigestConfig, load_config
 from publisher.digest import Render, build_message, message_id, wire_bytes
 from publisher.errors import ConfigError
+from publisher.publish import publish
 from publisher.slots import current_slot
 from publisher.store import Store
 
@@ -375,3 +376,45 @@ def test_tokens_are_the_hmac_they_always_were(secret_text: str) -> None:
         expected = f"{sid}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
         assert make_token(key, purpose, sid, address) == expected
         check_token(key, purpose, expected, address.upper())
+
+
+def test_a_date_only_post_shows_its_own_date_in_any_digest_zone(tmp_path: Path, secret: bytes) -> None:
+    utc_site = BASE_CONFIG.replace('timezone = "Europe/Paris"', 'timezone = "UTC"')
+    digest = '\n[[digests]]\nname = "ny"\nschedule = "daily"\ntimezone = "America/New_York"\nfrom_address = "n@example.org"\n'
+    site = Site(tmp_path / "site", utc_site + digest)
+    site.post("plain.md", "title: Date only\ndate: 2012-04-25")
+    site.post("timed.md", "title: With a time\ndate: 2012-04-26T02:00:00Z")  # 25 April, 22:00 in New York
+    publish(site.config, NOW)
+    out = tmp_path / "preview"
+    assert run(["--site", str(site.root), "digest", "preview", "ny", "--out", str(out), "--now", NOW.isoformat()]) == 0
+    msg = email.message_from_bytes((out / "ny-n@example.org.eml").read_bytes(), policy=policy.default)
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "Date only\n---------\n25 April 2012" in text
+    assert "With a time\n-----------\n25 April 2012" in text
+    page = msg.get_body(("html",)).get_content()
+    assert page.count("25 April 2012") == 2 and "24 April" not in page and "26 April" not in page
+
+
+def test_following_a_tag_no_post_has_warns_with_close_matches(
+    tmp_path: Path, secret: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = published_site(tmp_path / "site")
+    root = ["--site", str(site.root)]
+    assert run([*root, "subscribers", "add", "a@example.org", "--tag", "UNPA", "--tag", "ATT", "--tag", "Zzz"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "added a@example.org (active; tags: unpa, att, zzz)\n"
+    assert captured.err == (
+        "warning: tag 'unpa' is on no published post: its follower gets nothing from it until one is; "
+        "close matches: UNPoA\n"
+        "warning: tag 'zzz' is on no published post: its follower gets nothing from it until one is; "
+        "no tag in use is close to it\n"
+    )
+    people = tmp_path / "people.csv"
+    people.write_text("address,tags\nb@example.org,Libia;ATT\nc@example.org,libia\n", encoding="utf-8")
+    assert run([*root, "subscribers", "import", str(people)]) == 0
+    assert capsys.readouterr().err == (
+        "warning: tag 'libia' is on no published post: its 2 followers get nothing from it until one is; "
+        "close matches: Libya\n"
+    )
+    assert run([*root, "subscribers", "add", "d@example.org", "--tag", "Libya"]) == 0
+    assert capsys.readouterr().err == ""

@@ -293,8 +293,33 @@ def test_one_runner_per_database_no_racing_send_and_sigterm_finishes_the_message
         resume = _publisher(site, "run", "--once")
         _out, log = resume.communicate(timeout=30)
         assert resume.returncode == 0, log
-        assert f"digest daily earlier runs: sent {RECIPIENTS - taken}," in log
+        assert f"digest daily earlier runs: {RECIPIENTS - taken} sent, 0 waiting, 0 bounced, 0 failed\n" in log
     assert recorder.per_recipient() == {f"reader{n:03d}@example.org": 1 for n in range(RECIPIENTS)}
     with Store(site.config.state.path) as store:
         assert store.run_summaries()[0].counts == {"sent": RECIPIENTS}
         assert store.lock_holder("run") is None and store.lock_holder("digest daily") is None
+
+
+def test_the_runner_sends_a_waiting_message_at_a_later_tick_and_never_sleeps_for_it(
+    tmp_path: Path, secret: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder(temporary={"b@example.org": 1})
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)  # retry_base_seconds = 10
+        subscribe(site, ("a@example.org", "", []), ("b@example.org", "", []))
+        clock = FakeClock()
+        with _runner(site, clock) as runner, caplog.at_level(logging.INFO, "publisher"):
+            assert runner.tick() == 0
+            clock.at += timedelta(seconds=5)
+            assert runner.tick() == 0  # not yet due: not even tried
+            assert recorder.refusals == {"b@example.org": 1}
+            clock.at += timedelta(seconds=5)
+            assert runner.tick() == 0
+    digests = [r.getMessage() for r in caplog.records if r.getMessage().startswith("digest ")]
+    assert digests == [
+        "digest daily slot 2026-11-27 08:00 CET: froze 2 messages (1 renders, 4 posts); "
+        "1 sent, 1 waiting for retry at 13:00 CET, 0 bounced, 0 failed",
+        "digest daily earlier runs: 1 sent, 0 waiting, 0 bounced, 0 failed",
+    ]
+    assert clock.slept == []
+    assert recorder.per_recipient() == {"a@example.org": 1, "b@example.org": 1}
