@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -182,10 +183,14 @@ def subscribers_remove(obj: Context, address: str) -> None:
 @subscribers.command("list")
 @pass_context
 def subscribers_list(obj: Context) -> None:
-    """One line per subscriber: address, status, tags, name."""
+    """One line per subscriber: address, status, tags, name (and why a bounce or complaint stopped them)."""
+    from .bounces import subscriber_notes
+
     with Store(obj.config().state.path) as store:
+        notes = subscriber_notes(store)
         for s in store.subscribers():
-            click.echo(f"{s.address}\t{s.status}\t{','.join(s.tags or ['all'])}\t{s.name}")
+            note = f"\t{notes[s.id]}" if s.id in notes else ""
+            click.echo(f"{s.address}\t{s.status}\t{','.join(s.tags or ['all'])}\t{s.name}{note}")
 
 
 @subscribers.command("import")
@@ -272,15 +277,19 @@ def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) ->
 @main.group("outbox", invoke_without_command=True)
 @click.pass_context
 def outbox(ctx: click.Context) -> None:
-    """Every digest run with its messages: sent, waiting, bounced, failed."""
+    """Every digest run with its messages: sent, waiting, bounced, failed; then what the bounce
+    mailbox brought: counts, and each subscriber a bounce or complaint stopped, with the reason."""
     if ctx.invoked_subcommand is not None:
         return
+    from .bounces import mailbox_summary, subscriber_notes
     from .delivery import describe
     from .slots import local_time
 
     config = ctx.find_object(Context).config()
     with Store(config.state.path) as store:
         runs = store.run_summaries()
+        mail, notes = mailbox_summary(store), subscriber_notes(store)
+        addresses = {s.id: s.address for s in store.subscribers()} if notes else {}
     if not runs:
         click.echo("no digest runs yet")
     digests = {d.name: d for d in config.digests}
@@ -288,6 +297,11 @@ def outbox(ctx: click.Context) -> None:
         digest = digests.get(run.digest)  # a digest since removed from config.toml: its slot in UTC
         slot = local_time(digest, run.slot) if digest else f"{run.slot:%Y-%m-%d %H:%M} UTC"
         click.echo(f"{run.digest}\t{slot}\t{describe(run.counts)}")
+    if mail:
+        kinds = Counter(note.partition(":")[0] for note in notes.values())
+        click.echo(f"{mail}; {kinds['bounced']} subscribers bounced, {kinds['complained']} complained")
+    for sid, note in notes.items():
+        click.echo(f"{addresses[sid]}\t{note}")
 
 
 @outbox.command("retry")
@@ -299,6 +313,24 @@ def outbox_retry(obj: Context, name: str | None) -> None:
 
     count = requeue(obj.config(), name)
     click.echo(f"{count} message{'s' if count != 1 else ''} waiting again; they go at the next send")
+
+
+@main.command("bounces")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="Read as of this time instead of the clock's.")
+@pass_context
+def bounces_command(obj: Context, now_text: str | None) -> None:
+    """Read the [bounces] mailbox once: bounces, complaints and mailed unsubscribes change their subscribers.
+
+    Each message is recorded, then moved (Maildir, mbox) or flagged seen (IMAP): never read twice.
+    """
+    from .bounces import Applied, process_bounces
+    from .tokens import secret_from_env
+
+    def show(applied: Applied) -> None:
+        click.echo(f"{applied.subscriber.address}: {applied.outcome}: {applied.detail}")  # type: ignore[union-attr]
+
+    report = process_bounces(obj.config(), parse_now(now_text), secret_from_env(), show)
+    click.echo(report.summary())
 
 
 @main.command("import")

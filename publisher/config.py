@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .addresses import parse_mailbox
+from .addresses import normalize_address, parse_mailbox
 from .errors import ConfigError
 from .model import Author, slugify
 
@@ -21,7 +21,7 @@ FEED_FORMATS = ("atom", "rss")
 PERMALINK_FIELDS = ("year", "month", "day", "slug")
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 characters only
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # BCP 47, as feeds and xml:lang take it
-_SECTIONS = ("site", "content", "feeds", "state", "smtp", "digests", "web", "run")
+_SECTIONS = ("site", "content", "feeds", "state", "smtp", "digests", "web", "run", "bounces")
 SMTP_SECURITY = {"starttls": 587, "tls": 465, "none": 25}  # -> default port
 SCHEDULES = ("daily", "weekly", "monthly")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -135,6 +135,31 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class BouncesConfig:
+    """[bounces]: the address delivery reports come back to, the mailbox they land in, and when
+    soft bounces add up to a hard one."""
+
+    address: str  # "bounces@example.org": digests go out from bounces+<token>@example.org
+    kind: str  # "maildir", "mbox" or "imaps"
+    path: Path | None = None  # maildir, mbox
+    host: str = ""  # imaps
+    port: int = 993
+    username: str = ""
+    folder: str = "INBOX"
+    password_env: str | None = None
+    soft_bounce_limit: int = 3
+    soft_bounce_days: int = 7
+
+    @property
+    def local_part(self) -> str:
+        return self.address.rpartition("@")[0]
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     site: SiteConfig
@@ -145,6 +170,7 @@ class Config:
     digests: tuple[DigestConfig, ...] = ()
     web: WebConfig = WebConfig()
     run: RunConfig = RunConfig()
+    bounces: BouncesConfig | None = None
 
     def digest(self, name: str) -> DigestConfig:
         for digest in self.digests:
@@ -488,6 +514,62 @@ def _run(data: Any) -> RunConfig:
     return result
 
 
+_MAILBOX_FORMS = "'maildir:PATH', 'mbox:PATH' or 'imaps://USER@HOST[:PORT]/FOLDER'"
+
+
+def _bounces(root: Path, data: Any) -> BouncesConfig | None:
+    """No [bounces]: digests go out from their from_address and nothing reads the replies."""
+    if data is None:
+        return None
+    s = _Section(data, "bounces")
+    address = s.get("address", str, what="an address such as 'bounces@example.org'")
+    try:
+        address = normalize_address(address)
+    except ValueError as exc:
+        raise ConfigError(f"config: bounces.address = {address!r}: {exc}") from None
+    if "+" in address.partition("@")[0]:
+        raise ConfigError(f"config: bounces.address = {address!r}: expected no '+': the publisher adds '+<token>'")
+    mailbox = s.get("mailbox", str, what=_MAILBOX_FORMS)
+    kind, colon, rest = mailbox.partition(":")
+    where: dict[str, Any] = {}
+    if kind in ("maildir", "mbox") and colon and rest.strip():
+        where["path"] = (root / rest.strip()).resolve()
+    elif kind == "imaps" and rest.startswith("//"):
+        url = urlsplit(mailbox)
+        try:
+            port = url.port or 993
+        except ValueError:
+            port = 0
+        if not url.hostname or not url.username or not port:
+            raise ConfigError(f"config: bounces.mailbox = {mailbox!r}: expected {_MAILBOX_FORMS}")
+        where = {"host": url.hostname, "port": port, "username": unquote(url.username)}
+        where["folder"] = unquote(url.path.strip("/")) or "INBOX"
+        if url.password is not None:
+            raise ConfigError(
+                "config: bounces.mailbox holds a password; put it in an environment variable "
+                "and name that variable in bounces.password_env"
+            )
+    else:
+        raise ConfigError(f"config: bounces.mailbox = {mailbox!r}: expected {_MAILBOX_FORMS}")
+    password_env = s.get("password_env", str, None)
+    if password_env is not None and not _ENV_NAME.match(password_env):
+        raise ConfigError(
+            f"config: bounces.password_env = {password_env!r}: expected the name of an environment variable"
+        )
+    if kind == "imaps" and password_env is None:
+        raise ConfigError("config: bounces.password_env is missing; an imaps mailbox needs the password's variable")
+    result = BouncesConfig(
+        address=address,
+        kind=kind,
+        password_env=password_env,
+        soft_bounce_limit=_count(s, "soft_bounce_limit", 3, 1),
+        soft_bounce_days=_count(s, "soft_bounce_days", 7, 1),
+        **where,
+    )
+    s.finish({"address", "mailbox", "password_env", "soft_bounce_limit", "soft_bounce_days"})
+    return result
+
+
 def load_config(path: Path) -> Config:
     """Read and validate a site's config.toml; relative folders resolve against its folder."""
     try:
@@ -521,4 +603,5 @@ def load_config(path: Path) -> Config:
         digests=_digests(top.get("digests", list, [], what="an array of [[digests]] tables"), site),
         web=_web(top.get("web", dict, {}), site),
         run=_run(top.get("run", dict, {})),
+        bounces=_bounces(root, top.get("bounces", dict, None)),
     )

@@ -393,7 +393,7 @@ def deliver(
             data = message_bytes(
                 config, digest, item.slot, item.frozen, item.subscriber, renders[item.body], item.fields
             )
-            result = sender.send(envelope_from, item.fields["address"], data)
+            result = sender.send(item.fields.get("return_path", envelope_from), item.fields["address"], data)
             _record(store, item, result, report, config.smtp, clock())
     except DeliveryError as exc:
         left = store.waiting().get(digest.name, Waiting(0, None)).count

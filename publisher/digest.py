@@ -311,12 +311,23 @@ def recipient_fields(config: Config, secret: bytes, subscriber: Subscriber) -> d
     base = config.web.base_url
     unsubscribe = make_token(secret, UNSUBSCRIBE, subscriber.id, subscriber.address)
     manage = make_token(secret, MANAGE, subscriber.id, subscriber.address)
-    return {
+    fields = {
         "name": one_line(subscriber.name),
         "address": subscriber.address,
         "unsubscribe_url": f"{base}unsubscribe?token={unsubscribe}",
         "manage_url": f"{base}manage?token={manage}",
     }
+    if config.bounces is not None:
+        from .bounces import verp_fields
+
+        fields.update(verp_fields(config.bounces, secret, subscriber))
+    return fields
+
+
+def list_unsubscribe(fields: dict[str, str]) -> str:
+    """The one-click URL, and a mailto: only where [bounces] reads the mailbox it points to."""
+    mailto = fields.get("unsubscribe_mailto")
+    return f"<{fields['unsubscribe_url']}>" + (f", <{mailto}>" if mailto else "")
 
 
 def _fields_json(fields: dict[str, str]) -> str:
@@ -370,7 +381,7 @@ def build_message(
     if digest.reply_to:
         msg["Reply-To"] = _mailbox(digest.reply_to)
     msg["List-Id"] = f"{one_line(config.site.title)} {digest.name} digest <{digest.name}.{domain}>"
-    msg["List-Unsubscribe"] = f"<{fields['unsubscribe_url']}>"  # https only: no mailbox reads a mailto
+    msg["List-Unsubscribe"] = list_unsubscribe(fields)
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(_fill(render.text, fields, escape=False), subtype="plain", charset="utf-8", cte=BODY_ENCODING)
     msg.add_alternative(_fill(render.html, fields, escape=True), subtype="html", charset="utf-8", cte=BODY_ENCODING)
@@ -427,7 +438,7 @@ def message_bytes(
     msgid = message_id(config, digest.name, slot, subscriber)
     name, address = fields["name"], fields["address"]
     subject = one_line(_fill(render.subject, fields, escape=False))
-    unsubscribe = f"<{fields['unsubscribe_url']}>"
+    unsubscribe = list_unsubscribe(fields)
     local = _MSG_ID.fullmatch(msgid)
     if not (
         local

@@ -62,5 +62,9 @@ class DeliveryError(PublisherError):
     """The SMTP server cannot be reached or refuses our login; nothing is lost, send again later."""
 
 
+class MailboxError(PublisherError):
+    """The bounce mailbox cannot be opened or read; nothing in it was changed, read it again later."""
+
+
 class RateLimited(SubscriberError):
     """Too many sign-ups for one address or from one client; nothing was sent."""

@@ -107,6 +107,8 @@ class Runner:
         if not self.preview and (self.last_publish is None or now - self.last_publish >= interval):
             self.last_publish = now
             failed += not self._job("publish", lambda: self._publish(now))
+        if self.config.bounces is not None:
+            failed += not self._job("bounces", lambda: self._bounces(now))
         last = self.store.last_slots()
         unfinished = {d for d, w in self.store.waiting().items() if w.first is None or w.first <= now}
         for due in due_slots(now, self.config.digests, last, unfinished, self.config.run.grace):
@@ -135,6 +137,14 @@ class Runner:
                 "publish: %d posts; %d feeds written, %d removed, %d unchanged",
                 report.posts, len(report.written), len(report.removed), report.unchanged,
             )  # fmt: skip
+
+    def _bounces(self, now: datetime) -> None:
+        from .bounces import process_bounces
+        from .tokens import secret_from_env
+
+        report = process_bounces(self.config, now, secret_from_env())
+        if report.read:
+            log.info("bounces: %s", report.summary())
 
     def _digest(self, due: Due, now: datetime) -> None:
         digest = self.config.digest(due.digest)

@@ -175,7 +175,31 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox_new RENAME TO outbox;
     CREATE INDEX outbox_status ON outbox (status, run);
     """,
+    # Messages read from the bounce mailbox: each recorded in the transaction that applies it,
+    # so a message read again after a crash is recognised and never applied twice.
+    """
+    CREATE TABLE mail_processed (
+        key TEXT PRIMARY KEY,
+        outcome TEXT NOT NULL,
+        subscriber INTEGER,
+        detail TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX mail_processed_subscriber ON mail_processed (subscriber, outcome, at);
+    """,
 )
+
+
+@dataclass(frozen=True)
+class MailEvent:
+    """One processed message of the bounce mailbox that concerned a subscriber."""
+
+    subscriber: int
+    address: str
+    status: str
+    outcome: str
+    detail: str
+    at: datetime
 
 
 class CachedFile(NamedTuple):
@@ -505,6 +529,7 @@ class Store:
         )
         self.db.execute("DELETE FROM watermarks WHERE subscriber = ?", (subscriber_id,))
         self.db.execute("DELETE FROM subscriber_digests WHERE subscriber = ?", (subscriber_id,))
+        self.db.execute("UPDATE mail_processed SET subscriber = NULL WHERE subscriber = ?", (subscriber_id,))
         self.db.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
 
     def set_subscriber_status(self, subscriber_id: int, status: str) -> None:
@@ -722,3 +747,36 @@ class Store:
     def release_lock(self, name: str, holder: LockHolder) -> None:
         """Drop the lock if ``holder`` still owns it."""
         self.db.execute("DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?", (name, holder.pid, holder.host))
+
+    # the bounce mailbox: what each message did, recorded with its effect
+    def mail_seen(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM mail_processed WHERE key = ?", (key,)).fetchone() is not None
+
+    def record_mail(self, key: str, outcome: str, subscriber: int | None, detail: str, at: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO mail_processed (key, outcome, subscriber, detail, at) VALUES (?, ?, ?, ?, ?)",
+            (key, outcome, subscriber, detail, at.isoformat()),
+        )
+
+    def mail_times(self, subscriber: int, outcome: str, since: datetime, until: datetime) -> list[datetime]:
+        """When this subscriber's messages with this outcome were dated, within [since, until], oldest first."""
+        rows = self.db.execute(
+            "SELECT at FROM mail_processed WHERE subscriber = ? AND outcome = ? AND at >= ? AND at <= ? ORDER BY at",
+            (subscriber, outcome, since.isoformat(), until.isoformat()),
+        )
+        return [datetime.fromisoformat(at) for (at,) in rows]
+
+    def mail_outcomes(self) -> dict[str, int]:
+        """outcome -> how many messages of the bounce mailbox had it."""
+        return dict(self.db.execute("SELECT outcome, count(*) FROM mail_processed GROUP BY outcome"))
+
+    def mail_events(self, outcomes: Iterable[str]) -> dict[int, MailEvent]:
+        """subscriber id -> their latest message with one of these outcomes."""
+        wanted = list(outcomes)
+        rows = self.db.execute(
+            "SELECT m.subscriber, s.address, s.status, m.outcome, m.detail, m.at FROM mail_processed m"
+            " JOIN subscribers s ON s.id = m.subscriber"
+            f" WHERE m.outcome IN ({', '.join('?' * len(wanted))}) ORDER BY m.at, m.rowid",
+            wanted,
+        )
+        return {row[0]: MailEvent(*row[:5], datetime.fromisoformat(row[5])) for row in rows}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import difflib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -179,12 +179,15 @@ def export_csv(subscribers: Iterable[Subscriber], out: TextIO) -> None:
         )
 
 
-def subscriber_for_token(store: Store, secret: bytes, purpose: str, token: str) -> Subscriber:
-    """The subscriber a signed link acts for; SubscriberError when it is forged, altered or names nobody."""
+def subscriber_for_token(
+    store: Store, secret: bytes, purpose: str, token: str, check: Callable[[bytes, str, str, str], None] = check_token
+) -> Subscriber:
+    """The subscriber a signed link (or, with ``check_address_token``, a signed address) acts for;
+    SubscriberError when it is forged, altered or names nobody."""
     subscriber = store.subscriber_by_id(token_subscriber(token))
     if subscriber is None:
         raise SubscriberError("token names no current subscriber; nothing was changed")
-    check_token(secret, purpose, token, subscriber.address)
+    check(secret, purpose, token, subscriber.address)
     return subscriber
 
 

@@ -37,10 +37,14 @@ def _keyed(secret: bytes) -> hmac.HMAC:
     return hmac.new(secret, digestmod=hashlib.sha256)
 
 
-def _mac(secret: bytes, purpose: str, subscriber_id: int, address: str) -> str:
+def _mac_bytes(secret: bytes, purpose: str, subscriber_id: int, address: str) -> bytes:
     mac = _keyed(secret).copy()
     mac.update(f"{purpose}\0{subscriber_id}\0{address.lower()}".encode())
-    return base64.urlsafe_b64encode(mac.digest()[:_MAC_BYTES]).rstrip(b"=").decode()
+    return mac.digest()[:_MAC_BYTES]
+
+
+def _mac(secret: bytes, purpose: str, subscriber_id: int, address: str) -> str:
+    return base64.urlsafe_b64encode(_mac_bytes(secret, purpose, subscriber_id, address)).rstrip(b"=").decode()
 
 
 def make_token(secret: bytes, purpose: str, subscriber_id: int, address: str) -> str:
@@ -60,4 +64,18 @@ def check_token(secret: bytes, purpose: str, token: str, address: str) -> None:
     """Raise SubscriberError unless ``token`` was made by us for this purpose and this address."""
     expected = make_token(secret, purpose, token_subscriber(token), address)
     if not hmac.compare_digest(expected.encode(), token.encode()):
+        raise SubscriberError("token is forged or altered; nothing was changed")
+
+
+def make_address_token(secret: bytes, purpose: str, subscriber_id: int, address: str) -> str:
+    """``"<id>.<mac>"`` for the local part of an e-mail address: the same MAC in lower-case base32,
+    since mail systems may change the case of a local part (a bounce may quote it in capitals)."""
+    mac = base64.b32encode(_mac_bytes(secret, purpose, subscriber_id, address)).rstrip(b"=").decode().lower()
+    return f"{subscriber_id}.{mac}"
+
+
+def check_address_token(secret: bytes, purpose: str, token: str, address: str) -> None:
+    """Raise SubscriberError unless ``token`` (in any case) came from make_address_token for this address."""
+    expected = make_address_token(secret, purpose, token_subscriber(token), address)
+    if not hmac.compare_digest(expected.encode(), token.lower().encode()):
         raise SubscriberError("token is forged or altered; nothing was changed")

@@ -27,6 +27,7 @@ class Recorder:
     temporary: dict[str, int] = field(default_factory=dict)
     permanent: set[str] = field(default_factory=set)
     received: list[tuple[list[str], bytes]] = field(default_factory=list)
+    senders: list[str] = field(default_factory=list)  # each accepted message's MAIL FROM
     refusals: Counter[str] = field(default_factory=Counter)
     changed: threading.Condition = field(default_factory=threading.Condition)
 
@@ -44,6 +45,7 @@ class Recorder:
     async def handle_DATA(self, server, session, envelope):
         with self.changed:
             self.received.append((list(envelope.rcpt_tos), envelope.content))
+            self.senders.append(envelope.mail_from)
             self.changed.notify_all()
         return "250 OK: queued"
 

@@ -59,7 +59,7 @@ def _check_message(msg: EmailMessage, address: str, titles: list[str]) -> None:
     assert msg["Message-ID"].startswith("<daily.") and msg["Message-ID"].endswith("@news.example.org>")
     assert msg["List-Id"] == "Test Site daily digest <daily.news.example.org>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    https = msg["List-Unsubscribe"].strip("<>")  # one-click https only: nothing reads a mailto
+    https = msg["List-Unsubscribe"].strip("<>")  # one-click https only: no mailto without [bounces]
     assert msg["List-Unsubscribe"] == f"<{https}>" and "mailto:" not in msg["List-Unsubscribe"]
     assert https.startswith("https://news.example.org/blog/unsubscribe?token=")
     token = parse_qs(urlsplit(https).query)["token"][0]

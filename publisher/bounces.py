@@ -1,0 +1,527 @@
+"""Bounces, complaints and mailed unsubscribes, read from a mailbox after the fact.
+
+Each digest goes out from ``bounces+<token>@domain`` (VERP): the token names the
+subscriber and is signed, so whatever comes back to that address (a delivery
+report, an auto-reply) names its subscriber without our parsing the report's idea
+of who failed, and no one can make it name somebody else. List-Unsubscribe's
+mailto: points at ``unsubscribe+<token>@domain``, the same mailbox.
+
+Every message read is recorded in the state database (by Message-ID, or by its
+bytes' hash) in the same transaction as what it does, and only then moved out of
+the way (Maildir, mbox) or flagged \\Seen (IMAP). A crash between the two leaves
+the message in place; read again, it is recognised and only moved. So a crash
+loses no message and applies none twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.utils
+import hashlib
+import mailbox
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import Message
+from pathlib import Path
+from typing import Protocol
+
+from .config import BouncesConfig, Config
+from .errors import ConfigError, MailboxError, SubscriberError
+from .locks import holding
+from .model import Subscriber
+from .store import Store
+from .subscribers import subscriber_for_token
+from .tokens import check_address_token, make_address_token
+
+VERP = "verp"  # token purposes: a bounce address cannot be used as an unsubscribe address
+MAIL_UNSUBSCRIBE = "unsubscribe-mail"
+UNSUBSCRIBE_LOCAL = "unsubscribe"
+PROCESSED_FOLDER = ".processed"  # a Maildir++ subfolder: mail clients show it as "processed"
+
+# What a message did: the first four change a subscriber, the others nothing.
+HARD, SOFT, COMPLAINT, UNSUBSCRIBED = "hard bounce", "soft bounce", "complaint", "unsubscribe"
+AUTO_REPLY, IGNORED, UNRECOGNISED = "auto-reply", "ignored", "unrecognised"
+OUTCOMES = (HARD, SOFT, COMPLAINT, UNSUBSCRIBED, AUTO_REPLY, IGNORED, UNRECOGNISED)
+
+_RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_SMTP_LINE = re.compile(r"^.*\b[45]\d\d[ -].*$|^.*\b[45]\.\d{1,3}\.\d{1,3}\b.*$", re.MULTILINE)
+_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery", re.IGNORECASE)
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|abwesen|absence|vacation|"
+    r"away from|r[ée]ponse automatique|respuesta autom[aá]tica)",
+    re.IGNORECASE,
+)
+_DETAIL_MAX = 200
+
+
+def verp_fields(bounces: BouncesConfig, secret: bytes, subscriber: Subscriber) -> dict[str, str]:
+    """The envelope sender and the List-Unsubscribe mailto: of one recipient, frozen with the run."""
+    verp = make_address_token(secret, VERP, subscriber.id, subscriber.address)
+    unsubscribe = make_address_token(secret, MAIL_UNSUBSCRIBE, subscriber.id, subscriber.address)
+    return {
+        "return_path": f"{bounces.local_part}+{verp}@{bounces.domain}",
+        "unsubscribe_mailto": f"mailto:{UNSUBSCRIBE_LOCAL}+{unsubscribe}@{bounces.domain}?subject=unsubscribe",
+    }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a message is: one of OUTCOMES, and a one-line detail for people."""
+
+    outcome: str
+    detail: str
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _DETAIL_MAX else line[: _DETAIL_MAX - 1] + "…"
+
+
+def _headers(msg: Message) -> str:
+    return "".join(f"{name}: {value}\n" for name, value in msg.items())
+
+
+def _text_of(part: Message) -> str:
+    """A part's text (decoded), or its headers for an attached message: where tokens and codes are found."""
+    if part.is_multipart():
+        inner = [p for p in part.get_payload() if isinstance(p, Message)]
+        heads = [_headers(p) for p in inner] if part.get_content_maintype() == "message" else []
+        return "\n".join(heads + [_text_of(p) for p in inner])
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return payload.decode(part.get_content_charset() or "utf-8", "replace")
+    return str(part.get_payload())
+
+
+def _report_part(msg: Message, content_type: str) -> Message | None:
+    return next((p for p in msg.walk() if p.get_content_type() == content_type), None)
+
+
+def _fields(part: Message) -> list[Message]:
+    """The header blocks of a message/delivery-status or message/feedback-report part."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [p for p in payload if isinstance(p, Message)]
+    blocks = re.split(r"\r?\n\s*\r?\n", str(payload).strip())
+    return [email.message_from_string(block) for block in blocks if block.strip()]
+
+
+def _dsn(msg: Message) -> Verdict:
+    """RFC 3464: the worst recipient block decides: a 5.x.x status is hard, a 4.x.x one soft."""
+    part = _report_part(msg, "message/delivery-status")
+    if part is None:
+        return Verdict(UNRECOGNISED, "a delivery report without a message/delivery-status part")
+    found: list[tuple[int, str]] = []
+    for block in _fields(part)[1:] or _fields(part):
+        action = str(block.get("Action", "")).strip().lower()
+        status = _STATUS.search(str(block.get("Status", "")))
+        diagnostic = str(block.get("Diagnostic-Code", "")).partition(";")[2] or str(block.get("Diagnostic-Code", ""))
+        code = status.group(0) if status else {"failed": "5.0.0", "delayed": "4.0.0"}.get(action, "")
+        if code:
+            found.append((int(code[0]), _one_line(f"{code} {diagnostic}")))
+    if not found:
+        return Verdict(UNRECOGNISED, "a delivery report with no Status or Action")
+    klass, detail = max(found)
+    if klass == 5:
+        return Verdict(HARD, detail)
+    if klass == 4:
+        return Verdict(SOFT, detail)
+    return Verdict(IGNORED, f"a delivery report of success ({detail})")
+
+
+def _complaint(msg: Message) -> Verdict:
+    part = _report_part(msg, "message/feedback-report")
+    blocks = _fields(part) if part is not None else []
+    kind = str(blocks[0].get("Feedback-Type", "abuse")).strip() if blocks else "abuse"
+    agent = str(blocks[0].get("User-Agent", "")).strip() if blocks else ""
+    return Verdict(COMPLAINT, _one_line(f"feedback report: {kind}" + (f" from {agent}" if agent else "")))
+
+
+def _auto_reply(msg: Message) -> bool:
+    """RFC 3834 auto-replies (vacation, out of office) are no bounce, even when they come from a daemon's
+    address: the marks they carry, or an automatic reply's subject."""
+    if msg.get("X-Autoreply") or msg.get("X-Autorespond") or msg.get("X-Vacation"):
+        return True
+    if str(msg.get("Precedence", "")).strip().lower() == "auto_reply":
+        return True
+    subject = str(msg.get("Subject", ""))
+    submitted = str(msg.get("Auto-Submitted", "")).strip().lower()
+    return bool(_AUTO_SUBJECT.match(subject)) or (
+        submitted.startswith("auto-replied") and not _DAEMON.search(str(msg.get("From", "")))
+    )
+
+
+def _plain_bounce(msg: Message) -> Verdict | None:
+    """The formats that are no RFC 3464 report (Exim, qmail, older Exchange and Gmail): flufl.bounce's
+    detectors say whether a failure is permanent or temporary; the first line with an SMTP code says why."""
+    from flufl.bounce import all_failures
+
+    temporary, permanent = all_failures(msg)
+    if not (temporary or permanent):
+        return None
+    line = _SMTP_LINE.search(_text_of(msg))
+    why = _one_line(line.group(0)) if line else "no SMTP code given"
+    status = _STATUS.search(why)
+    if status:  # an explicit status code outweighs the detector's guess
+        return Verdict(HARD if status.group(1) == "5" else SOFT, why)
+    return Verdict(HARD if permanent else SOFT, why)
+
+
+def _tokens(text: str, bounces: BouncesConfig) -> Iterator[tuple[str, str]]:
+    """(purpose, token) of every signed address of ours in ``text``."""
+    pattern = (
+        rf"(?<![\w.+-])({re.escape(bounces.local_part)}|{UNSUBSCRIBE_LOCAL})\+(\d{{1,18}}\.[a-z2-7]{{26}})"
+        rf"@{re.escape(bounces.domain)}\b"
+    )
+    for found in re.finditer(pattern, text, re.IGNORECASE):
+        purpose = VERP if found.group(1).lower() == bounces.local_part.lower() else MAIL_UNSUBSCRIBE
+        yield purpose, found.group(2).lower()
+
+
+def _recipients(msg: Message) -> str:
+    return "\n".join(str(value) for name in _RECIPIENT_HEADERS for value in msg.get_all(name, []))
+
+
+def _subscriber(store: Store, secret: bytes, found: Iterator[tuple[str, str]], purpose: str) -> Subscriber | None:
+    """The first subscriber a valid token of this purpose names; forged or stale tokens name nobody."""
+    for token_purpose, token in found:
+        if token_purpose == purpose:
+            with contextlib.suppress(SubscriberError):
+                return subscriber_for_token(store, secret, purpose, token, check_address_token)
+    return None
+
+
+def classify(msg: Message) -> Verdict | None:
+    """What kind of message this is, before asking whom it concerns; None: a message to unsubscribe+..."""
+    content_type = msg.get_content_type()
+    report_type = str(msg.get_param("report-type", "")).lower()
+    if content_type == "multipart/report" and report_type == "feedback-report":
+        return _complaint(msg)
+    if content_type == "multipart/report" and report_type == "delivery-status":
+        return _dsn(msg)
+    return None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one message did, as recorded."""
+
+    outcome: str
+    subscriber: Subscriber | None
+    detail: str
+
+
+def _when(msg: Message, now: datetime) -> datetime:
+    """The message's own date (a backlog read late still counts in its days), never after now."""
+    try:
+        when = email.utils.parsedate_to_datetime(str(msg.get("Date", "")))
+    except (TypeError, ValueError, IndexError):
+        return now
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=now.tzinfo)
+    return min(when, now)
+
+
+def judge(store: Store, bounces: BouncesConfig, secret: bytes, msg: Message) -> tuple[Verdict, Subscriber | None]:
+    """The verdict on one message and the subscriber it concerns (None: nobody we can trust)."""
+    verdict = classify(msg)
+    everywhere = _text_of(msg)
+    if verdict is not None:
+        if verdict.outcome in (IGNORED, UNRECOGNISED):
+            return verdict, None
+        # A complaint carries our message, whose Return-Path and List-Unsubscribe name the reader.
+        subscriber = _subscriber(store, secret, _tokens(_recipients(msg) + "\n" + everywhere, bounces), VERP)
+        if subscriber is None and verdict.outcome == COMPLAINT:
+            subscriber = _subscriber(store, secret, _tokens(everywhere, bounces), MAIL_UNSUBSCRIBE)
+        return verdict, subscriber
+    addressed = list(_tokens(_recipients(msg), bounces))
+    unsubscriber = _subscriber(store, secret, iter(addressed), MAIL_UNSUBSCRIBE)
+    if unsubscriber is not None:
+        return Verdict(UNSUBSCRIBED, _one_line(f"by mail: {msg.get('Subject', '')}")), unsubscriber
+    if _auto_reply(msg):
+        return Verdict(AUTO_REPLY, _one_line(f"{msg.get('Subject', '')}")), None
+    bounce = _plain_bounce(msg)
+    if bounce is None:
+        return Verdict(UNRECOGNISED, _one_line(f"not a delivery report: {msg.get('Subject', '')}")), None
+    return bounce, _subscriber(store, secret, iter(addressed + list(_tokens(everywhere, bounces))), VERP)
+
+
+def _soft_limit_reached(store: Store, bounces: BouncesConfig, subscriber: int, at: datetime) -> bool:
+    """Some span of soft_bounce_days around ``at`` holds soft_bounce_limit soft bounces (reports may
+    be read in any order, so the span may end after ``at``)."""
+    days, limit = timedelta(days=bounces.soft_bounce_days), bounces.soft_bounce_limit
+    times = store.mail_times(subscriber, SOFT, at - days, at + days)
+    return any(times[i + limit - 1] - times[i] <= days for i in range(len(times) - limit + 1))
+
+
+def apply(
+    store: Store, bounces: BouncesConfig, key: str, verdict: Verdict, subscriber: Subscriber | None, at: datetime
+) -> Applied:
+    """Record the message and change its subscriber; call inside the transaction that records it."""
+    if subscriber is None and verdict.outcome in (HARD, SOFT, COMPLAINT):
+        verdict = Verdict(UNRECOGNISED, f"a {verdict.outcome} naming no subscriber by a valid token: {verdict.detail}")
+    detail = verdict.detail
+    sid = subscriber.id if subscriber else None
+    store.record_mail(key, verdict.outcome, sid, detail, at)
+    if subscriber is None:
+        return Applied(verdict.outcome, None, detail)
+    status = subscriber.status
+    if verdict.outcome == HARD and status in ("active", "pending"):
+        status = "bounced"
+    elif verdict.outcome == SOFT and status in ("active", "pending"):
+        if _soft_limit_reached(store, bounces, subscriber.id, at):
+            status = "bounced"
+    elif verdict.outcome in (COMPLAINT, UNSUBSCRIBED) and status != "unsubscribed":
+        status = "unsubscribed"
+    if status != subscriber.status:
+        store.set_subscriber_status(subscriber.id, status)
+    return Applied(verdict.outcome, subscriber, detail)
+
+
+def message_key(raw: bytes, msg: Message) -> str:
+    """What makes a message the same message: its Message-ID, or without one its bytes."""
+    message_id = str(msg.get("Message-ID", "")).strip()
+    seed = b"id:" + message_id.encode("utf-8", "replace") if message_id else b"bytes:" + raw
+    return hashlib.sha256(seed).hexdigest()
+
+
+class Mailbox(Protocol):
+    """Where the messages are: each is yielded once per read and marked done once recorded."""
+
+    def messages(self) -> Iterator[tuple[object, bytes]]: ...
+    def done(self, handle: object, key: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class MaildirBox:
+    """new/ and cur/ are to read; a message read goes to the .processed subfolder, flagged seen."""
+
+    def __init__(self, path: Path) -> None:
+        if not (path / "new").is_dir() or not (path / "cur").is_dir():
+            raise MailboxError(f"bounces.mailbox: {path} is not a Maildir; expected its new/ and cur/ folders")
+        self.path = path
+        self.target = path / PROCESSED_FOLDER
+        for sub in ("tmp", "new", "cur"):
+            (self.target / sub).mkdir(parents=True, exist_ok=True)
+        (self.target / "maildirfolder").touch()
+
+    def messages(self) -> Iterator[tuple[object, bytes]]:
+        for sub in ("new", "cur"):
+            for name in sorted(os.listdir(self.path / sub)):
+                if name.startswith("."):
+                    continue
+                path = self.path / sub / name
+                with contextlib.suppress(FileNotFoundError):  # taken by a mail client meanwhile
+                    yield path, path.read_bytes()
+
+    def done(self, handle: object, key: str) -> None:
+        path = Path(str(handle))
+        flags = "".join(sorted(set(path.name.partition(":2,")[2]) | {"S"}))
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(path, self.target / "cur" / f"{path.name.partition(':')[0]}:2,{flags}")
+
+    def close(self) -> None:
+        pass
+
+
+class MboxBox:
+    """Read under the mbox locks (fcntl and dot-lock, as mail servers take them); the messages
+    recorded are moved to ``<name>.processed`` when reading ends, in one rewrite."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise MailboxError(f"bounces.mailbox: {path} is not an mbox file")
+        self.path = path
+        self.keys: set[str] = set()
+
+    def _locked(self) -> mailbox.mbox:
+        box = mailbox.mbox(self.path, create=False)
+        try:
+            box.lock()
+        except mailbox.ExternalClashError:
+            box.close()
+            raise MailboxError(
+                f"bounces.mailbox: {self.path} is locked ({self.path}.lock); another program is writing it. "
+                "Try again later, or remove the lock file if no program holds it"
+            ) from None
+        return box
+
+    def messages(self) -> Iterator[tuple[object, bytes]]:
+        box = self._locked()
+        try:
+            found = [(key, box.get_bytes(key)) for key in box.iterkeys()]
+        finally:
+            box.unlock()
+            box.close()
+        yield from found
+
+    def done(self, handle: object, key: str) -> None:
+        self.keys.add(key)
+
+    def close(self) -> None:
+        if not self.keys:
+            return
+        box = self._locked()
+        try:
+            moving = []
+            for key in box.iterkeys():
+                raw = box.get_bytes(key)
+                if message_key(raw, email.message_from_bytes(raw)) in self.keys:
+                    moving.append(key)
+            processed = mailbox.mbox(self.path.with_name(self.path.name + ".processed"))
+            for key in moving:  # a copy first: a crash leaves a message twice, never nowhere
+                processed.add(box.get_message(key))
+            processed.close()
+            for key in moving:
+                box.remove(key)
+            box.flush()
+        except mailbox.ExternalClashError:
+            pass  # a message arrived meanwhile: the recorded ones are moved at the next read
+        finally:
+            box.unlock()
+            box.close()
+
+
+class ImapBox:
+    """An IMAP folder over TLS; a message read is flagged \\Seen, and only unseen ones are read."""
+
+    def __init__(self, bounces: BouncesConfig) -> None:
+        import imaplib
+        import ssl
+
+        password = os.environ.get(bounces.password_env or "")
+        if not password:
+            raise ConfigError(
+                f"environment: {bounces.password_env} (bounces.password_env) is not set; expected the password"
+            )
+        self.where = f"imaps://{bounces.host}:{bounces.port}/{bounces.folder}"
+        self.error = (OSError, imaplib.IMAP4.error)
+        try:
+            self.imap = imaplib.IMAP4_SSL(
+                bounces.host, bounces.port, ssl_context=ssl.create_default_context(), timeout=60
+            )
+        except OSError as exc:
+            raise MailboxError(f"bounces.mailbox: {self.where}: cannot connect ({exc})") from None
+        try:
+            self.imap.login(bounces.username, password)
+            status, data = self.imap.select(self._quoted(bounces.folder))
+        except self.error as exc:
+            self.close()
+            raise MailboxError(f"bounces.mailbox: {self.where}: {exc}") from None
+        if status != "OK":
+            self.close()
+            raise MailboxError(f"bounces.mailbox: {self.where}: cannot open the folder ({data[0]!r})")
+
+    @staticmethod
+    def _quoted(folder: str) -> str:
+        return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    def messages(self) -> Iterator[tuple[object, bytes]]:
+        try:
+            _status, data = self.imap.uid("SEARCH", "UNSEEN")
+            for uid in data[0].split():
+                _status, parts = self.imap.uid("FETCH", uid, "(BODY.PEEK[])")
+                raw = next((p[1] for p in parts if isinstance(p, tuple)), None)
+                if raw is not None:
+                    yield uid, raw
+        except self.error as exc:
+            raise MailboxError(f"bounces.mailbox: {self.where}: {exc}") from None
+
+    def done(self, handle: object, key: str) -> None:
+        try:
+            self.imap.uid("STORE", handle, "+FLAGS.SILENT", "(\\Seen)")
+        except self.error as exc:
+            raise MailboxError(f"bounces.mailbox: {self.where}: {exc}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(*self.error):
+            self.imap.logout()
+
+
+def open_mailbox(bounces: BouncesConfig) -> Mailbox:
+    if bounces.kind == "maildir":
+        return MaildirBox(bounces.path)  # type: ignore[arg-type]
+    if bounces.kind == "mbox":
+        return MboxBox(bounces.path)  # type: ignore[arg-type]
+    return ImapBox(bounces)
+
+
+@dataclass
+class BounceReport:
+    """What one read of the mailbox did, for the summary line and for tests."""
+
+    read: int = 0
+    already: int = 0  # recorded before (a crash came between recording and moving): only moved now
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{self.outcomes[o]} {o}" for o in OUTCOMES if self.outcomes[o])
+        again = f"; {self.already} read before" if self.already else ""
+        return f"{self.read} messages read" + (f": {counts}" if counts else "") + again
+
+
+def bounces_config(config: Config) -> BouncesConfig:
+    if config.bounces is None:
+        raise ConfigError("config: [bounces] is missing; add address and mailbox to read bounces (see README)")
+    return config.bounces
+
+
+def process_bounces(
+    config: Config, now: datetime, secret: bytes, progress: Callable[[Applied], None] = lambda _applied: None
+) -> BounceReport:
+    """Read every new message of the bounce mailbox once; each is recorded with its effect, then moved.
+
+    ``progress`` hears of each message that concerned a subscriber, once it is recorded.
+    """
+    bounces = bounces_config(config)
+    report = BounceReport()
+    with Store(config.state.path) as store, holding(store, "bounces", "the bounce mailbox is being read"):
+        box = open_mailbox(bounces)
+        try:
+            for handle, raw in box.messages():
+                msg = email.message_from_bytes(raw)
+                key = message_key(raw, msg)
+                report.read += 1
+                with store.transaction():
+                    if store.mail_seen(key):
+                        report.already += 1
+                        applied = None
+                    else:
+                        verdict, subscriber = judge(store, bounces, secret, msg)
+                        applied = apply(store, bounces, key, verdict, subscriber, _when(msg, now))
+                if applied is not None:
+                    report.outcomes[applied.outcome] += 1
+                    if applied.subscriber is not None:
+                        progress(applied)
+                box.done(handle, key)
+        finally:
+            box.close()
+    return report
+
+
+def subscriber_notes(store: Store) -> dict[int, str]:
+    """subscriber id -> why they get no more digests, for those a bounce or a complaint stopped."""
+    notes = {
+        sid: f"bounced: {event.outcome} {event.detail} ({event.at:%Y-%m-%d})"
+        for sid, event in store.mail_events((HARD, SOFT)).items()
+        if event.status == "bounced"
+    }
+    for sid, event in store.mail_events((COMPLAINT,)).items():
+        notes[sid] = f"complained: {event.detail} ({event.at:%Y-%m-%d})"
+    return notes
+
+
+def mailbox_summary(store: Store) -> str | None:
+    """One line of counts over every message the bounce mailbox has had; None before the first."""
+    counts = store.mail_outcomes()
+    if not counts:
+        return None
+    return f"bounce mailbox: {sum(counts.values())} messages: " + ", ".join(
+        f"{counts[o]} {o}" for o in OUTCOMES if counts.get(o)
+    )
