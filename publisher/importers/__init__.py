@@ -25,7 +25,8 @@ from ..model import Post
 from ..publish import write_atomically
 from ..sources import content_files, display_path
 from . import archive, feed, wordpress
-from .common import Batch, ImportedPost, Skipped, Source, load_source, merge_tags
+from .common import Batch, ImportedPost, Skipped, Source, merge_tags
+from .fetch import DEFAULT_LIMITS, FetchLimits, load_source
 
 KINDS = ("archive", "wordpress", "feed")
 IMPORTED = "imported"  # front matter mark of a file an import wrote: only those are updated in place
@@ -199,13 +200,14 @@ def import_source(
     year: int | None = None,
     tags: Iterable[str] = (),
     dry_run: bool = False,
+    limits: FetchLimits = DEFAULT_LIMITS,
 ) -> ImportReport:
     """Read ``location`` as ``kind`` and bring content/ in line with it; a dry run writes nothing.
 
     The whole source is read and every file rendered before the first write, so bad
     input raises ImportFailed with content/ untouched.
     """
-    batch = _reader(kind, year)(load_source(location), config)
+    batch = _reader(kind, year)(load_source(location, limits), config)
     posts, skipped = _prepare(batch, tags)
     report = ImportReport(skipped=skipped, warnings=list(batch.warnings))
     pending = []

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import itertools
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
-from urllib.parse import urlsplit
 from xml.parsers.expat import errors as expat_errors
 
-from .. import __version__
 from ..content import sanitize_html
 from ..errors import ImportFailed
 from ..model import slugify
 
-FETCH_TIMEOUT = 30  # seconds; a feed server that hangs must not hang the import
 SLUG_LENGTH = 80  # keeps "YYYY-MM-DD-slug.md" well under every file system's name limit
 
 # What must not start a line of text: a heading, quote, list, rule, fence or setext marker.
@@ -102,34 +96,6 @@ def xml_failure(source: str, message: str, line: int, column: int, expected: str
     if message == expat_errors.XML_ERROR_INVALID_TOKEN:
         message += " (a stray '<' or '&', or bytes that are not in the encoding the file declares)"
     return fail(source, f"not well-formed XML at line {line}, column {column}: {message}; expected {expected}")
-
-
-def load_source(location: str) -> Source:
-    """The bytes of a local file or of an http(s) URL."""
-    if urlsplit(location).scheme in ("http", "https"):
-        request = urllib.request.Request(location, headers={"User-Agent": f"publisher/{__version__}"})
-        try:
-            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
-                data = response.read()
-                headers = {"content-location": response.url}
-                if response.headers.get("Content-Type"):
-                    headers["content-type"] = response.headers["Content-Type"]
-        except urllib.error.HTTPError as exc:
-            raise fail(location, f"the server answered HTTP {exc.code} {exc.reason}") from None
-        except OSError as exc:  # URLError, timeouts, refused connections
-            reason = getattr(exc, "reason", None) or exc
-            raise fail(location, f"cannot fetch it: {reason}") from None
-        source = Source(location, data, headers)
-    else:
-        try:
-            source = Source(location, Path(location).read_bytes())
-        except FileNotFoundError:
-            raise fail(location, "no such file") from None
-        except OSError as exc:
-            raise fail(location, f"cannot read it: {exc.strerror}") from None
-    if not source.data.strip():
-        raise fail(location, "it is empty")
-    return source
 
 
 def slug_for(text: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import html
+import io
 import re
 import time
 from datetime import UTC, datetime
@@ -44,11 +45,13 @@ def _problem(source: Source, exc: Exception) -> str:
 
 def _parse(source: Source) -> tuple[Any, Exception | None]:
     """The parsed feed and the problem feedparser recovered from, if any."""
-    # HTML is taken as the feed has it and cleaned by html_body with the sanitiser publish
+    # A stream, never bytes or str: feedparser opens a str or bytes that names a file or URL
+    # and parses what it finds there, so a feed whose text is "/home/me/secret.xml" would
+    # import that file. HTML is taken as the feed has it and cleaned by html_body with the sanitiser publish
     # uses; feedparser's own cleaning rewrites it (it sorts attributes), so a post would
     # change on every trip through a feed.
     parsed = feedparser.parse(
-        source.data, response_headers=dict(source.headers), sanitize_html=False, resolve_relative_uris=False
+        io.BytesIO(source.data), response_headers=dict(source.headers), sanitize_html=False, resolve_relative_uris=False
     )
     if any(uri.startswith(_WXR_NAMESPACE) for uri in parsed.get("namespaces", {}).values()):
         raise fail(source.name, "this is a WordPress export (WXR); use 'publisher import wordpress'")
