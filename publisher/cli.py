@@ -358,9 +358,13 @@ def import_command(
             click.echo(f"would {verb} {path}" if dry_run else f"{verb}d {path}")
     for item in report.skipped:
         click.echo(f"skipped {item.what}: {item.reason}")
+    for note in report.notes:
+        click.echo(f"note: {note}")
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(report.summary())
+    if (report.created or report.updated) and not dry_run:
+        click.echo("Next: run 'publisher publish' to put them in the feeds.")
 
 
 @main.command("run")

@@ -43,7 +43,7 @@ def _files(site: Site) -> dict[str, tuple[bytes, int]]:
 
 def test_seed_archive_imports_exactly_five_posts(site: Site) -> None:
     report = _import(site, year=2012)
-    assert report.summary() == "5 posts: 5 created, 0 updated, 0 unchanged, 0 skipped"
+    assert report.summary() == "5 new posts, 0 updated, 0 unchanged, 0 skipped"
     config = site.config
     posts = live_posts(config, NOW)
     assert [p.title for p in posts] == TITLES

@@ -121,7 +121,7 @@ def _posts(site: Site) -> dict[str, Post]:
 
 def test_rss_2_0_items_become_posts(site: Site, tmp_path: Path) -> None:
     report = _import(site, _write(tmp_path, RSS))
-    assert report.summary() == "2 posts: 2 created, 0 updated, 0 unchanged, 2 skipped (1 no readable date, 1 no title)"
+    assert report.summary() == "2 new posts, 0 updated, 0 unchanged, 2 skipped (1 no readable date, 1 no title)"
     assert [(s.what, s.reason) for s in report.skipped] == [
         ("entry 3", "no title"),
         ('entry 4 "No date"', "no readable date"),
@@ -296,3 +296,60 @@ def test_a_published_feed_imports_back_into_the_same_posts(
     assert [fields(p) for p in live_posts(second.config, NOW)] == [fields(p) for p in originals]
     publish(second.config, NOW)
     assert second.feed_files() == first.feed_files()
+
+
+FEEDBURNER = REPO / "tests" / "data" / "feedburner-rss.xml"
+PARTLY_BROKEN = REPO / "tests" / "data" / "partly-broken-rss.xml"
+
+
+def test_the_original_link_is_preferred_over_a_feed_service_redirect(site: Site) -> None:
+    """feedburner:origLink in the first item; in the second, <atom:link rel="alternate"> before a proxy <link>."""
+    report = _import(site, FEEDBURNER)
+    assert sorted(report.created) == [
+        "content/2024-03-15-stockpile-reports.md",
+        "content/2024-04-09-verification-step-by-step.md",
+    ]
+    links = sorted(
+        line
+        for path in (site.root / "content").iterdir()
+        for line in path.read_text().split("\n")
+        if line.startswith("link:")
+    )
+    assert links == [
+        "link: https://treatywatch.example.org/2024/03/stockpile-reports/",
+        "link: https://treatywatch.example.org/2024/04/verification-step-by-step/",
+    ]
+    assert {post.slug for post in _posts(site).values()} == {"stockpile-reports", "verification-step-by-step"}
+
+
+def test_ads_share_buttons_and_reader_counters_are_dropped_and_counted(site: Site) -> None:
+    report = _import(site, FEEDBURNER)
+    assert report.summary() == (
+        "2 new posts, 0 updated, 0 unchanged, 0 skipped; "
+        "1 embed became a link; 2 tracking images removed; 4 feed-ad links removed"
+    )
+    posts = _posts(site)
+    assert posts["https://treatywatch.example.org/?p=310"].html == (
+        "<p>How inspectors check a declared stockpile, one crate at a time.</p>\n"
+        '<p><a href="https://www.youtube.com/embed/zz9">Inspectors at work</a></p>\n'
+    )
+    chart = posts["https://treatywatch.example.org/?p=298"].html
+    assert "pixel.gif" not in chart
+    assert 'alt="Declared stockpiles by year"' in chart
+
+
+def test_blank_lines_before_the_xml_declaration_are_not_a_problem(site: Site) -> None:
+    assert FEEDBURNER.read_bytes().startswith(b"\n\n<?xml")
+    report = _import(site, FEEDBURNER)
+    assert (report.warnings, len(report.created)) == ([], 2)
+
+
+def test_a_partly_readable_feed_says_how_many_entries_were_read(site: Site) -> None:
+    report = _import(site, PARTLY_BROKEN)
+    assert report.warnings == [
+        f"{PARTLY_BROKEN}: line 22, column 4: mismatched tag; only 2 of its 3 entries could be read"
+    ]
+    assert sorted(post.title for post in _posts(site).values()) == [
+        "Dredging starts in July",
+        "The ferry timetable changes",
+    ]

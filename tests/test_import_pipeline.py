@@ -141,7 +141,10 @@ def test_import_then_publish_in_a_fresh_project_gives_valid_tag_feeds(
     assert run(["--site", str(folder), "publish", "--now", NOW.isoformat()]) == 0
     out, err = capsys.readouterr()
     assert f"created content/{LIBYA}\n" in out
-    assert "5 posts: 5 created, 0 updated, 0 unchanged, 0 skipped\n" in out
+    assert (
+        "5 new posts, 0 updated, 0 unchanged, 0 skipped\nNext: run 'publisher publish' to put them in the feeds.\n"
+        in out
+    )
     assert err == ""
     schema = etree.RelaxNG(etree.parse(str(ATOM_SCHEMA)))
     unpoa = folder / "feeds" / "tags" / "unpoa"

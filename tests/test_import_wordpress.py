@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from publisher.cli import run
 from publisher.errors import ImportFailed
 from publisher.importers import ImportReport, import_source
 from publisher.importers.wordpress import expand_shortcodes, render_content, wpautop
@@ -30,8 +31,8 @@ def _posts(site: Site) -> dict[str, Post]:
 def test_only_published_posts_are_imported_and_the_rest_counted(site: Site) -> None:
     report = _import(site)
     assert report.summary() == (
-        "3 posts: 3 created, 0 updated, 0 unchanged, 5 skipped "
-        "(1 attachment, 1 draft, 1 page, 1 password-protected, 1 trash)"
+        "3 new posts, 0 updated, 0 unchanged, 5 skipped "
+        "(1 attachment, 1 draft, 1 page, 1 password-protected, 1 trash); 1 embed became a link"
     )
     assert [(s.what, s.reason) for s in report.skipped] == [
         ('item 4 "An unfinished draft"', "draft"),
@@ -210,5 +211,81 @@ def test_shortcodes(text: str, html: str) -> None:
 def test_a_caption_on_its_own_is_a_figure_not_a_paragraph() -> None:
     text = 'Intro.\n\n[caption]<img src="x.png" /> A caption[/caption]\n\n[contact-form id="1"]'
     assert render_content(text) == (
-        '<p>Intro.</p>\n<figure><img src="x.png" /><figcaption>A caption</figcaption></figure>\n'
+        '<p>Intro.</p>\n<figure><img src="x.png" /><figcaption>A caption</figcaption></figure>\n',
+        0,
     )
+
+
+MIGRATED = REPO / "tests" / "data" / "wordpress-migrated.xml"
+
+
+def _by_id(site: Site) -> dict[str, Post]:
+    return {post.id: post for post in live_posts(site.config, NOW)}
+
+
+def test_authors_are_display_names_matched_to_the_login_in_any_case(site: Site) -> None:
+    _import(site, MIGRATED)  # dc:creator "analima" and "OKOROAFOR"; logins "AnaLima" and "okoroafor"
+    assert sorted(post.authors for post in live_posts(site.config, NOW)) == [
+        (Author("Ana Lima"),),
+        (Author("Chidi Okoroafor"),),
+    ]
+
+
+def test_a_post_whose_guid_repeats_an_earlier_one_is_imported_under_a_fallback_id(site: Site) -> None:
+    report = _import(site, MIGRATED)
+    assert report.notes == [
+        'item 2 "Marking & tracing: why <b> is not bold": its GUID https://notes.example.com/?p=21 is also '
+        "item 1's; imported with the id https://notes.example.com/?p=21#wp-post-34"
+    ]
+    posts = _by_id(site)
+    assert sorted(posts) == ["https://notes.example.com/?p=21", "https://notes.example.com/?p=21#wp-post-34"]
+    assert posts["https://notes.example.com/?p=21#wp-post-34"].slug == "marking-one-year-on"
+    again = _import(site, MIGRATED)  # the same post keeps the same id
+    assert (again.created, again.updated, len(again.unchanged)) == ([], [], 2)
+
+
+def test_titles_keep_words_in_angle_brackets_and_entities(site: Site) -> None:
+    _import(site, MIGRATED)
+    titles = sorted(post.title for post in live_posts(site.config, NOW))
+    assert titles == ["Marking & tracing: why <b> is not bold", "Why some <html> entities survive a move"]
+
+
+def test_embedded_media_become_links_with_their_titles_and_are_counted(site: Site) -> None:
+    report = _import(site, MIGRATED)
+    assert (
+        report.summary() == "2 new posts, 0 updated, 0 unchanged, 3 skipped (2 drafts, 1 page); 4 embeds became links"
+    )
+    body = _by_id(site)["https://notes.example.com/?p=21"].html
+    assert '<p><a href="https://www.youtube-nocookie.com/embed/abc123">Side event: marking and tracing</a></p>' in body
+    assert '<a href="https://media.example.com/briefing.mp4">https://media.example.com/briefing.mp4</a>' in body
+    assert '<a href="https://media.example.com/briefing.mp3">Briefing (audio only)</a>' in body
+    assert '<p><a href="https://vimeo.com/76979871">https://vimeo.com/76979871</a></p>' in body
+    assert "cannot play" not in body
+
+
+def test_the_command_prints_notes_the_summary_and_the_next_step(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--site", str(site.root), "import", "wordpress", str(MIGRATED), "--dry-run"]) == 0
+    assert "publisher publish" not in capsys.readouterr().out  # nothing written yet: nothing to publish
+    assert run(["--site", str(site.root), "import", "wordpress", str(MIGRATED)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        'skipped item 5 "Contact": page\n'
+        'note: item 2 "Marking & tracing: why <b> is not bold": its GUID https://notes.example.com/?p=21 is also '
+        "item 1's; imported with the id https://notes.example.com/?p=21#wp-post-34\n"
+        "2 new posts, 0 updated, 0 unchanged, 3 skipped (2 drafts, 1 page); 4 embeds became links\n"
+        "Next: run 'publisher publish' to put them in the feeds.\n"
+    )
+    assert run(["--site", str(site.root), "import", "wordpress", str(MIGRATED)]) == 0
+    assert capsys.readouterr().out.endswith(
+        "0 new posts, 0 updated, 2 unchanged, 3 skipped (2 drafts, 1 page); 4 embeds became links\n"
+    )
+
+
+def test_one_of_each_is_singular(site: Site, tmp_path: Path) -> None:
+    head, *items = MIGRATED.read_text(encoding="utf-8").split("\t<item>")
+    single = tmp_path / "single.xml"
+    single.write_text(
+        "\t<item>".join([head, items[0], items[2], items[4]]), encoding="utf-8"
+    )  # a post, a draft, a page
+    report = _import(site, single)
+    assert report.summary() == "1 new post, 0 updated, 0 unchanged, 2 skipped (1 draft, 1 page); 4 embeds became links"

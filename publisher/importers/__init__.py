@@ -7,6 +7,7 @@ id, renders one Markdown file per post, and writes all of the files or none of t
 from __future__ import annotations
 
 import dataclasses
+import html
 import itertools
 import math
 from collections import Counter
@@ -19,13 +20,13 @@ from typing import Any
 import yaml
 
 from ..config import Config
-from ..content import clean_text, read_post, split_front_matter
+from ..content import clean_text, plain_text, read_post, split_front_matter
 from ..errors import ImportFailed, OutputError
 from ..model import Post
 from ..publish import write_atomically
 from ..sources import content_files, display_path
 from . import archive, feed, wordpress
-from .common import Batch, ImportedPost, Skipped, Source, merge_tags
+from .common import Batch, ImportedPost, Skipped, Source, counted, merge_tags
 from .fetch import DEFAULT_LIMITS, FetchLimits, load_source
 
 KINDS = ("archive", "wordpress", "feed")
@@ -59,14 +60,17 @@ class ImportReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        reasons = Counter(item.reason for item in self.skipped)
-        why = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
-        posts = len(self.created) + len(self.updated) + len(self.unchanged)
+        reasons = Counter((item.reason, item.plural or item.reason) for item in self.skipped)
+        why = ", ".join(counted(count, *words) for words, count in sorted(reasons.items()))
         return (
-            f"{posts} posts: {len(self.created)} created, {len(self.updated)} updated, "
-            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped" + (f" ({why})" if why else "")
+            f"{counted(len(self.created), 'new post')}, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped"
+            + (f" ({why})" if why else "")
+            + "".join(f"; {change}" for change in self.changes)
         )
 
 
@@ -104,20 +108,27 @@ def _prepare(batch: Batch, extra_tags: Iterable[str]) -> tuple[list[ImportedPost
     return list(posts.values()), skipped
 
 
+def _as_written(text: str) -> str:
+    """Text as front matter must hold it for publish to read it back unchanged: publish
+    drops inline tags and decodes entities in titles, names and summaries, so a title
+    such as "The <b> tag" is written escaped rather than lose a word."""
+    return text if plain_text(text) == text else html.escape(text, quote=False)
+
+
 def _render(post: ImportedPost) -> bytes:
     """The post's Markdown file: YAML front matter in the field names content.py reads, then the body."""
-    meta: dict[str, Any] = {"id": post.id, "title": post.title, "slug": post.slug, "date": post.published}
+    meta: dict[str, Any] = {"id": post.id, "title": _as_written(post.title), "slug": post.slug, "date": post.published}
     if post.updated:
         meta["updated"] = post.updated
     if len(post.authors) == 1:
-        meta["author"] = post.authors[0]
+        meta["author"] = _as_written(post.authors[0])
     elif post.authors:
-        meta["authors"] = list(post.authors)
+        meta["authors"] = [_as_written(author) for author in post.authors]
     for key, value in (("tags", post.tags), ("categories", post.categories)):
         if value:
-            meta[key] = list(value)
+            meta[key] = [_as_written(name) for name in value]
     if post.summary:
-        meta["summary"] = post.summary
+        meta["summary"] = _as_written(post.summary)
     if post.link:
         meta["link"] = post.link
     meta[IMPORTED] = True
@@ -209,7 +220,9 @@ def import_source(
     """
     batch = _reader(kind, year)(load_source(location, limits), config)
     posts, skipped = _prepare(batch, tags)
-    report = ImportReport(skipped=skipped, warnings=list(batch.warnings))
+    report = ImportReport(
+        skipped=skipped, warnings=list(batch.warnings), notes=list(batch.notes), changes=list(batch.changes)
+    )
     pending = []
     changes, left_alone = _plan(config, posts)
     report.skipped += left_alone

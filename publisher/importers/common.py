@@ -3,6 +3,7 @@ helpers that turn foreign text into a Markdown body publisher renders back uncha
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
 from collections.abc import Iterable, Mapping
@@ -28,6 +29,11 @@ _HTML_BLOCK = re.compile(
     r"|h[1-6]|header|hr|li|main|menu|nav|ol|p|section|table|ul)(?=[\s/>]|$)",
     re.I,
 )
+# name="value", name='value' or name=value, in an HTML tag or a WordPress shortcode.
+_ATTRIBUTE = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>\]]+))""")
+_IFRAME = re.compile(r"<iframe\b([^>]*)>(?:.*?</iframe\s*>)?", re.I | re.S)
+_AUDIO_VIDEO = re.compile(r"<(audio|video)\b([^>]*)>(.*?)</\1\s*>", re.I | re.S)
+_SOURCE = re.compile(r"<source\b([^>]*)>", re.I)
 # Expat's messages for a document that stops before its root element is closed.
 XML_TRUNCATED = {
     expat_errors.XML_ERROR_NO_ELEMENTS,
@@ -72,15 +78,24 @@ class Skipped:
 
     what: str
     reason: str
+    plural: str = ""  # the reason for several items, when it is a noun: "drafts"
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Everything one source yielded: posts in source order, what was left out, what to warn about."""
+    """Everything one source yielded: posts in source order, what was left out, what to warn
+    about, notes on single posts, and what was changed in the bodies (for the summary)."""
 
     posts: tuple[ImportedPost, ...]
     skipped: tuple[Skipped, ...] = ()
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    changes: tuple[str, ...] = ()
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """ "1 new post", "2 new posts": a number with its noun in agreement."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
 def fail(source: str, message: str, line: int | None = None) -> ImportFailed:
@@ -127,6 +142,34 @@ def html_body(fragment: str, base_url: str) -> str:
     if fragment and not _HTML_BLOCK.match(fragment):
         fragment = f"<div>{fragment}</div>"
     return _BLANK_LINE.sub(r"\1&#10;", fragment)
+
+
+def attributes(text: str) -> dict[str, str]:
+    """The attributes of a tag or shortcode, names in lower case, entities decoded."""
+    return {name.lower(): html.unescape(next((v for v in rest if v), "")) for name, *rest in _ATTRIBUTE.findall(text)}
+
+
+def media_link(url: str, title: str = "") -> str:
+    """A link to embedded media, named by its title (else by its URL)."""
+    url = html.escape(url.strip())
+    return f'<a href="{url}">{html.escape(title.strip()) or url}</a>' if url else ""
+
+
+def media_links(fragment: str) -> tuple[str, int]:
+    """<iframe>, <video> and <audio> as links to what they play, and how many: the sanitiser
+    drops these elements, and with them the only trace of what the author embedded."""
+    count = 0
+
+    def link(tag: str, inner: str = "") -> str:
+        nonlocal count
+        values = attributes(tag)
+        sources = (attributes(found).get("src", "") for found in _SOURCE.findall(inner))
+        url = next((u for u in (values.get("src", ""), *sources) if u.strip()), "")
+        count += bool(url)
+        return media_link(url, values.get("title", ""))
+
+    fragment = _IFRAME.sub(lambda m: link(m[1]), fragment)
+    return _AUDIO_VIDEO.sub(lambda m: link(m[2], m[3]), fragment), count
 
 
 def merge_tags(*groups: Iterable[str]) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ that only its plugins can render; both become plain HTML here.
 
 from __future__ import annotations
 
-import html
+import dataclasses
 import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -14,9 +14,23 @@ from urllib.parse import unquote
 from xml.parsers.expat import ErrorString
 
 from ..config import Config
-from ..content import html_to_text
+from ..content import html_to_text, plain_text
 from ..model import slugify
-from .common import Batch, ImportedPost, Skipped, Source, fail, html_body, merge_tags, slug_for, xml_failure
+from .common import (
+    Batch,
+    ImportedPost,
+    Skipped,
+    Source,
+    attributes,
+    counted,
+    fail,
+    html_body,
+    media_link,
+    media_links,
+    merge_tags,
+    slug_for,
+    xml_failure,
+)
 
 EXPECTED = "a WordPress export (WXR 1.0–1.2)"
 WXR_VERSIONS = ("1.0", "1.1", "1.2")
@@ -51,10 +65,12 @@ _SHORTCODE = re.compile(
     r"\[(\[?)([A-Za-z][\w-]*)(?![\w-])([^\[\]]*?)(/?)\](?:(.*?)\[/\2\])?(\]?)",
     re.S,
 )
-_ATTRIBUTE = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"']+))""")
 _FIGURE = re.compile(r"\s*((?:<a\b[^>]*>\s*)?<img\b[^>]*>(?:\s*</a>)?)(.*)", re.S | re.I)
 _MEDIA = ("audio", "video", "embed")  # become a link to the media
 _ATTACHMENT_LISTS = ("gallery", "playlist")  # name attachments we do not import: dropped
+# A URL alone on its line, which WordPress shows as an embedded player (oEmbed).
+_EMBED_LINE = re.compile(r"^([ \t]*)(https?://[^\s<>\"]+)([ \t]*)$", re.M)
+_DRAFTS = ("draft", "auto-draft")  # statuses that are nouns; post types are nouns too
 
 
 def _parse(source: Source) -> tuple[ET.Element, str]:
@@ -82,11 +98,6 @@ def _text(element: ET.Element, tag: str) -> str:
     return (element.findtext(tag) or "").strip()
 
 
-def _link(url: str) -> str:
-    url = html.escape(url.strip())
-    return f'<a href="{url}">{url}</a>' if url else ""
-
-
 def _figure(inner: str, caption: str) -> str:
     """[caption]<img> Text[/caption] -> a figure with the image and its caption."""
     found = _FIGURE.fullmatch(inner)
@@ -96,18 +107,20 @@ def _figure(inner: str, caption: str) -> str:
     return f"<figure>{found[1]}<figcaption>{text}</figcaption></figure>" if text else f"<figure>{found[1]}</figure>"
 
 
-def _shortcode(match: re.Match[str]) -> str:
-    before, name, attributes, _self_closing, inner, after = match.groups()
+def _shortcode(match: re.Match[str], media: list[str]) -> str:
+    before, name, text, _self_closing, inner, after = match.groups()
     if before and after:  # [[name]] is how WordPress writes a literal [name]
         return match[0][1:-1]
     name = name.lower()
-    values = {key.lower(): html.unescape(next(v for v in rest if v)) for key, *rest in _ATTRIBUTE.findall(attributes)}
-    inner = expand_shortcodes(inner) if inner is not None else None
+    values = attributes(text)
+    inner = expand_shortcodes(inner, media) if inner is not None else None
     if name in ("caption", "wp_caption"):
         output = _figure(inner or "", values.get("caption", ""))
     elif name in _MEDIA:
         urls = [inner or ""] if name == "embed" else [values.get("src", ""), *values.values()]
-        output = _link(next((u for u in urls if u.strip().startswith(("http://", "https://"))), ""))
+        url = next((u for u in urls if u.strip().startswith(("http://", "https://"))), "")
+        media += [url] if url else []
+        output = media_link(url, values.get("title", ""))
     elif inner is not None:
         output = inner  # a plugin's wrapper: its text is the content
     elif values or name in _ATTACHMENT_LISTS:
@@ -117,9 +130,11 @@ def _shortcode(match: re.Match[str]) -> str:
     return before + output + after
 
 
-def expand_shortcodes(text: str) -> str:
-    """Shortcodes as HTML a feed reader can show; unknown ones leave their inner text."""
-    return _SHORTCODE.sub(_shortcode, text)
+def expand_shortcodes(text: str, media: list[str] | None = None) -> str:
+    """Shortcodes as HTML a feed reader can show; unknown ones leave their inner text.
+    The URLs of media shortcodes made links are added to ``media``."""
+    found = [] if media is None else media
+    return _SHORTCODE.sub(lambda match: _shortcode(match, found), text)
 
 
 def wpautop(text: str) -> str:
@@ -140,11 +155,20 @@ def wpautop(text: str) -> str:
     return _STASHED.sub(lambda m: kept[int(m[1])], text).strip()
 
 
-def render_content(text: str) -> str:
+def render_content(text: str) -> tuple[str, int]:
     """A post's stored content as the HTML WordPress shows: paragraphs first, then shortcodes,
-    with a caption's paragraph dropped because it becomes a figure."""
-    html_text = _CAPTION_PARAGRAPH.sub(r"\1", wpautop(text))
-    return _EMPTY_PARAGRAPH.sub("", expand_shortcodes(html_text))
+    with a caption's paragraph dropped because it becomes a figure. Embedded media (a URL
+    on its own line, [embed], [audio], [video], <iframe>, <audio>, <video>) become links
+    to the media, as a feed reader cannot play them; the second value counts them."""
+    media: list[str] = []
+
+    def embed(match: re.Match[str]) -> str:
+        media.append(match[2])
+        return match[1] + media_link(match[2]) + match[3]
+
+    html_text = _CAPTION_PARAGRAPH.sub(r"\1", wpautop(_EMBED_LINE.sub(embed, text)))
+    html_text, elements = media_links(expand_shortcodes(html_text, media))
+    return _EMPTY_PARAGRAPH.sub("", html_text), len(media) + elements
 
 
 def _when(item: ET.Element, wp: str, config: Config) -> datetime | None:
@@ -175,8 +199,15 @@ def _terms(item: ET.Element) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return merge_tags(tags), merge_tags(categories)
 
 
-def _post(item: ET.Element, wp: str, display_names: dict[str, str], config: Config) -> ImportedPost | str:
-    """The item as a post, or WordPress's own word for why it is not one ("draft", "page", ...)."""
+def _title(item: ET.Element) -> str:
+    """The title as text: inline markup goes and entities become characters, but a word in
+    angle brackets ("some &lt;html&gt; entities" in the export) is a word, not a tag."""
+    return plain_text(_text(item, "title"))
+
+
+def _post(item: ET.Element, wp: str, display_names: dict[str, str], config: Config) -> tuple[ImportedPost, int] | str:
+    """The item as a post with its number of embeds made links, or WordPress's own word
+    for why it is not one ("draft", "page", ...)."""
     post_type = _text(item, f"{{{wp}}}post_type") or "post"
     if post_type != "post":
         return post_type
@@ -185,41 +216,68 @@ def _post(item: ET.Element, wp: str, display_names: dict[str, str], config: Conf
         return status or "no status"
     if _text(item, f"{{{wp}}}post_password"):
         return "password-protected"
-    title = html_to_text(_text(item, "title"))
+    title = _title(item)
     post_id = _text(item, "guid") or _text(item, "link")
     published = _when(item, wp, config)
     if not title or not post_id or published is None:
         return "no title" if not title else "no guid" if not post_id else "no readable date"
     login = _text(item, _CREATOR)
     tags, categories = _terms(item)
-    return ImportedPost(
+    body, embeds = render_content(_text(item, _CONTENT))
+    post = ImportedPost(
         id=post_id,
         title=title,
         slug=slug_for(unquote(_text(item, f"{{{wp}}}post_name")) or title),
         published=published,
-        authors=(display_names.get(login) or login,) if login else (),
+        authors=(display_names.get(login.casefold()) or login,) if login else (),
         tags=tags,
         categories=categories,
         summary=html_to_text(_text(item, f"{{{wp}excerpt/}}encoded")),
         link=_text(item, "link"),
-        body=html_body(render_content(_text(item, _CONTENT)), _text(item, "link")),
+        body=html_body(body, _text(item, "link")),
     )
+    return post, embeds
+
+
+def _fallback_id(item: ET.Element, wp: str, guid: str) -> str:
+    """An id for a post whose GUID an earlier post has (a copied or migrated post): the GUID
+    with the post's own WordPress id, else its post_name, as the fragment."""
+    number, name = _text(item, f"{{{wp}}}post_id"), _text(item, f"{{{wp}}}post_name")
+    return f"{guid}#wp-post-{number}" if number else f"{guid}#{name}" if name else ""
 
 
 def read(source: Source, config: Config) -> Batch:
-    """Published posts in export order; everything else skipped and named."""
+    """Published posts in export order; everything else skipped and named. A post whose
+    GUID repeats an earlier one's is imported under a fallback id, with a note."""
     channel, wp = _parse(source)
+    # dc:creator holds the login, not always in the case wp:author_login has it.
     display_names = {
-        _text(author, f"{{{wp}}}author_login"): _text(author, f"{{{wp}}}author_display_name")
+        _text(author, f"{{{wp}}}author_login").casefold(): _text(author, f"{{{wp}}}author_display_name")
         for author in channel.findall(f"{{{wp}}}author")
     }
     posts = []
     skipped = []
+    notes = []
+    embeds = 0
+    first: dict[str, int] = {}  # id -> number of the item that has it
     for number, item in enumerate(channel.findall("item"), 1):
+        title = _title(item)
+        what = f'item {number} "{title}"' if title else f"item {number}"
         result = _post(item, wp, display_names, config)
         if isinstance(result, str):
-            title = html_to_text(_text(item, "title"))
-            skipped.append(Skipped(f'item {number} "{title}"' if title else f"item {number}", result))
-        else:
-            posts.append(result)
-    return Batch(tuple(posts), tuple(skipped))
+            noun = result in _DRAFTS or result == _text(item, f"{{{wp}}}post_type")
+            skipped.append(Skipped(what, result, result + "s" if noun else ""))
+            continue
+        post, found = result
+        if post.id in first:
+            fallback = _fallback_id(item, wp, post.id)
+            if not fallback or fallback in first:
+                skipped.append(Skipped(what, f"same GUID as item {first[post.id]}"))
+                continue
+            notes.append(f"{what}: its GUID {post.id} is also item {first[post.id]}'s; imported with the id {fallback}")
+            post = dataclasses.replace(post, id=fallback)
+        first[post.id] = number
+        posts.append(post)
+        embeds += found
+    changes = (counted(embeds, "embed became a link", "embeds became links"),) if embeds else ()
+    return Batch(tuple(posts), tuple(skipped), notes=tuple(notes), changes=changes)
