@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
+DOVECOT ?= /usr/sbin/dovecot
 
 .PHONY: demo test lint install browser imap clean
 
@@ -17,33 +18,29 @@ install: $(BIN)/publisher
 demo: install
 	$(BIN)/publisher publish
 
-# The browser test drives Debian's Chromium (a test tool's own browser download does not work
-# everywhere). Installed when missing and we may. When apt-get cannot (no root, a held dpkg lock,
-# no network) only that test is skipped; under CI the install must succeed.
-browser:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
+# Debian packages that one test each needs: Chromium for the browser test (a test tool's own
+# browser download does not work everywhere) and Dovecot for the IMAP test. Installed when
+# missing and we may. When apt-get cannot (no root, a held dpkg lock, no network) only that
+# test is skipped; under CI the install must succeed.
+# $(call debian_package,EXECUTABLE,PACKAGE,TEST)
+define debian_package
+	@if [ ! -x "$(1)" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-			&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then \
+			&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; then \
 			:; \
 		elif [ -n "$$CI" ]; then \
-			echo "error: could not install Debian's chromium, which the browser test needs" >&2; exit 1; \
+			echo "error: could not install Debian's $(2), which $(3) needs" >&2; exit 1; \
 		else \
-			echo "note: could not install Debian's chromium (apt-get failed or needs root); the browser test will be skipped"; \
+			echo "note: could not install Debian's $(2) (apt-get failed or needs root); $(3) will be skipped"; \
 		fi; \
 	fi
+endef
 
-# The IMAP test starts Debian's dovecot on 127.0.0.1 with a throw-away config: installed the same way.
+browser:
+	$(call debian_package,$(CHROMIUM),chromium,the browser test)
+
 imap:
-	@if [ ! -x /usr/sbin/dovecot ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-			&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; then \
-			:; \
-		elif [ -n "$$CI" ]; then \
-			echo "error: could not install Debian's dovecot-imapd, which the IMAP test needs" >&2; exit 1; \
-		else \
-			echo "note: could not install Debian's dovecot-imapd (apt-get failed or needs root); the IMAP test will be skipped"; \
-		fi; \
-	fi
+	$(call debian_package,$(DOVECOT),dovecot-imapd,the IMAP test)
 
 test: install browser imap
 	$(BIN)/ruff check .
