@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -344,39 +346,138 @@ def _problem_to_json(problem: ContentProblem) -> str:
     return json.dumps([problem.path, problem.message, problem.line])
 
 
-class Store:
-    """A connection to the state database; use as a context manager."""
+BUSY_SECONDS = 10.0  # how long a write waits for another process's transaction before saying so
+_PRIVATE_FOLDER = 0o700  # the state file lists every subscriber's address: for its owner's eyes only
+_LOW_SPACE = 1 << 20  # bytes free below which a disk I/O error is taken to be a full disk
 
-    def __init__(self, path: Path) -> None:
+
+def state_error(path: Path, exc: sqlite3.Error) -> StateError:
+    """One line for a failed database operation: what went wrong with which file, and what to do."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # the primary result code
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StateError(f"another publisher process holds {path}; try again when it ends")
+    if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _disk_full(path)):
+        return StateError(f"the disk holding {path} is full; free some space and run again (nothing was changed)")
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return StateError(
+            f"state database {path} is damaged ({exc}); check it with 'publisher db check' "
+            "(PRAGMA integrity_check), restore a backup, or move it aside with 'publisher db reset'"
+        )
+    if code == sqlite3.SQLITE_READONLY:
+        return StateError(f"state database {path} cannot be written ({exc}); expected a writable file and folder")
+    return StateError(f"state database {path}: {exc}")
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        stat = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < _LOW_SPACE
+
+
+def _statements(script: str) -> Iterator[str]:
+    """A migration's statements one by one: executescript would commit the open transaction."""
+    statement = ""
+    for part in script.split(";"):
+        statement += part + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                yield statement
+            statement = ""
+
+
+def _schema_version(db: sqlite3.Connection) -> int:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StateError(
+            f"state database is schema version {version}, newer than this publisher ({len(MIGRATIONS)}); upgrade"
+        )
+    return version
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring the schema up to date. The version is read again once the write lock is held:
+    another process may have migrated the file while this one waited for it."""
+    if _schema_version(db) == len(MIGRATIONS):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for number in range(_schema_version(db), len(MIGRATIONS)):
+            for statement in _statements(MIGRATIONS[number]):
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _create(path: Path) -> None:
+    """A new state file appears complete or not at all, readable by its owner only.
+
+    Another process never sees it empty: an empty state file is one that lost its data.
+    """
+    path.parent.mkdir(mode=_PRIVATE_FOLDER, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")  # mode 0600
+    os.close(fd)
+    try:
+        db = sqlite3.connect(tmp, isolation_level=None)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")  # kept in the file: later opens need no exclusive lock
+            _migrate(db)
+        finally:
+            db.close()
+        os.link(tmp, path)  # its name, unless another process gave it one first
+    except FileExistsError:
+        pass  # another process created it first: use theirs
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+class Store:
+    """A connection to the state database; use as a context manager.
+
+    A database error inside the ``with`` block leaves it as a one-line StateError naming the file.
+    """
+
+    def __init__(self, path: Path, *, timeout: float = BUSY_SECONDS) -> None:
+        self.path = path
+        self.db: sqlite3.Connection | None = None
+        try:
+            if not path.exists():
+                _create(path)
+            if path.stat().st_size == 0:
+                raise StateError(
+                    f"state database {path} is empty (0 bytes): its data was lost; restore a backup, "
+                    "or run 'publisher db reset' to move it aside and start with no subscribers"
+                )
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"state database {path}: {exc}; expected a publisher state file") from exc
+            _migrate(self.db)
+        except sqlite3.Error as exc:
+            self.close()
+            raise state_error(path, exc) from None
         except OSError as exc:
-            raise StateError(f"state database {path}: {exc.strerror}") from exc
-        self.path = path
-
-    def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise StateError(
-                f"state database is schema version {version}, newer than this publisher ({len(MIGRATIONS)}); upgrade"
-            )
-        for number in range(version, len(MIGRATIONS)):
-            self.db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; PRAGMA user_version = {number + 1}; COMMIT;")
+            self.close()
+            raise StateError(f"state database {path}: {exc.strerror}") from None
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
 
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         self.close()
+        if isinstance(exc, sqlite3.Error):
+            raise state_error(self.path, exc) from None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -385,9 +486,30 @@ class Store:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite already rolled back after a full disk, say
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    def problems(self, *, quick: bool = False) -> list[str]:
+        """What SQLite's integrity check finds wrong with the file (quick: without checking indexes)."""
+        rows = self.db.execute("PRAGMA quick_check" if quick else "PRAGMA integrity_check").fetchall()
+        return [] if rows == [("ok",)] else [row[0] for row in rows]
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the database taken while others may use it (SQLite's online backup)."""
+        target.parent.mkdir(mode=_PRIVATE_FOLDER, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".new")  # mode 0600
+        os.close(fd)
+        try:
+            copy = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                self.db.backup(copy)
+            finally:
+                copy.close()
+            os.link(tmp, target)  # never over an existing file
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     # meta
     def get_meta(self, key: str) -> str | None:
