@@ -17,11 +17,11 @@ from pathlib import Path
 import click
 
 from .config import CONFIG_NAME, Config, load_config
-from .errors import ConfigError, ContentError, PublisherError
+from .errors import ConfigError, ContentError, PublisherError, StateError
 from .model import Subscriber
 from .publish import Progress, publish
 from .scaffold import init_site
-from .store import Store
+from .store import Store, damaged
 
 
 def find_config(site: Path | None, config: Path | None) -> Path:
@@ -331,6 +331,50 @@ def bounces_command(obj: Context, now_text: str | None) -> None:
 
     report = process_bounces(obj.config(), parse_now(now_text), secret_from_env(), show)
     click.echo(report.summary())
+
+
+@main.group("db")
+def db_group() -> None:
+    """Check, back up or reset the state database (subscribers, outbox, publish ledger)."""
+
+
+@db_group.command("check")
+@pass_context
+def db_check(obj: Context) -> None:
+    """Run SQLite's full integrity check on the state database."""
+    path = obj.config().state.path
+    with Store(path) as store:
+        problems = store.problems()
+    for problem in problems[1:]:
+        click.echo(f"error: {path}: {problem}", err=True)
+    if problems:
+        raise damaged(path, problems[0])
+    click.echo(f"{path}: ok")
+
+
+@db_group.command("backup")
+@click.argument("target", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def db_backup(obj: Context, target: Path) -> None:
+    """Copy the state database to PATH (a new file), safely while other commands use it."""
+    if target.exists():
+        raise StateError(f"{target} already exists; expected the name of a new file")
+    path = obj.config().state.path
+    with Store(path) as store:
+        store.backup(target)
+    click.echo(f"backed up {path} to {target}")
+
+
+@db_group.command("reset")
+@pass_context
+def db_reset(obj: Context) -> None:
+    """Move an empty or damaged state database aside and start a new, empty one."""
+    from .store import move_aside
+
+    path = obj.config().state.path
+    aside = move_aside(path, datetime.now(UTC))
+    Store(path).close()
+    click.echo(f"moved {path} to {aside}; started a new state database with no subscribers")
 
 
 @main.command("import")

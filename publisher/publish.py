@@ -26,7 +26,7 @@ from .errors import ConfigError, ContentError, ContentProblem, OutputError
 from .feedspec import FeedSpec, author_spec, site_spec, tag_spec
 from .model import Author, Post, Tag, slugify
 from .sources import SourceFile, content_files, display_path
-from .store import POST_FORMAT, CachedFile, FeedRecord, Store
+from .store import POST_FORMAT, CachedFile, FeedRecord, Store, damaged
 
 Progress = Callable[[str, int, int], None]
 
@@ -343,6 +343,8 @@ def publish(
             return unchanged
         report = PublishReport()
         if force:
+            if problems := store.problems(quick=True):
+                raise damaged(store.path, problems[0])
             store.forget_all_files()
         # Planning needs no post's HTML: _write_feeds reads it for the entries it writes,
         # so neither an edit nor a full publish holds every post's body.

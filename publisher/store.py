@@ -359,13 +359,17 @@ def state_error(path: Path, exc: sqlite3.Error) -> StateError:
     if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _disk_full(path)):
         return StateError(f"the disk holding {path} is full; free some space and run again (nothing was changed)")
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        return StateError(
-            f"state database {path} is damaged ({exc}); check it with 'publisher db check' "
-            "(PRAGMA integrity_check), restore a backup, or move it aside with 'publisher db reset'"
-        )
+        return damaged(path, str(exc))
     if code == sqlite3.SQLITE_READONLY:
         return StateError(f"state database {path} cannot be written ({exc}); expected a writable file and folder")
     return StateError(f"state database {path}: {exc}")
+
+
+def damaged(path: Path, detail: str) -> StateError:
+    return StateError(
+        f"state database {path} is damaged ({detail}); check it with 'publisher db check' "
+        "(PRAGMA integrity_check), restore a backup, or move it aside with 'publisher db reset'"
+    )
 
 
 def _disk_full(path: Path) -> bool:
@@ -434,6 +438,25 @@ def _create(path: Path) -> None:
         pass  # another process created it first: use theirs
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def move_aside(path: Path, when: datetime) -> Path:
+    """Rename a damaged state file (and its write-ahead log) out of the way, keeping it whole,
+    so that the next open starts a new one; refuses a file that passes the integrity check."""
+    try:
+        with Store(path) as store:
+            problems = store.problems()
+    except StateError:
+        pass  # empty, not a database, or too damaged to open
+    else:
+        if not problems:
+            raise StateError(f"state database {path} passes the integrity check; nothing to reset")
+    aside = path.with_name(f"{path.name}.damaged-{when:%Y%m%dT%H%M%S}")
+    for suffix in ("-wal", ""):
+        if Path(f"{path}{suffix}").exists():
+            os.rename(f"{path}{suffix}", f"{aside}{suffix}")
+    Path(f"{path}-shm").unlink(missing_ok=True)  # an index of the log, rebuilt from it
+    return aside
 
 
 class Store:

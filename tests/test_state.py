@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
+import stat
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
+import pytest
+
+from publisher.cli import run
 from publisher.errors import StateError
 from publisher.store import MIGRATIONS, Store
+
+from .conftest import Site
 
 OPENERS = 4
 ROUNDS = 20
@@ -57,3 +64,101 @@ def test_an_old_state_file_migrated_by_four_processes_at_once_opens_in_each(tmp_
     assert _failed_opens(paths) == []
     with Store(paths[0]) as store:
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def _site_with_a_subscriber(site: Site) -> Path:
+    site.post("a.md", "title: A\ndate: 2012-01-01\ntags: [X]")
+    assert run(["--site", str(site.root), "publish", "-q"]) == 0
+    assert run(["--site", str(site.root), "subscribers", "add", "reader@example.org"]) == 0
+    return site.root / ".publisher" / "state.db"
+
+
+def test_an_emptied_state_file_is_refused_not_recreated_until_reset(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = _site_with_a_subscriber(site)
+    state.write_bytes(b"")  # truncated by a full disk or a bad copy
+    capsys.readouterr()
+    assert run(["--site", str(site.root), "subscribers", "list"]) == 1
+    assert capsys.readouterr().err == (
+        f"publisher: state database {state} is empty (0 bytes): its data was lost; restore a backup, "
+        "or run 'publisher db reset' to move it aside and start with no subscribers\n"
+    )
+    assert state.stat().st_size == 0
+    assert run(["--site", str(site.root), "db", "reset"]) == 0
+    aside = next(state.parent.glob("state.db.damaged-*"))
+    assert aside.stat().st_size == 0
+    assert run(["--site", str(site.root), "subscribers", "list"]) == 0
+    assert capsys.readouterr().out.endswith("started a new state database with no subscribers\n")
+
+
+def test_a_sound_state_file_is_not_reset(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    state = _site_with_a_subscriber(site)
+    capsys.readouterr()
+    assert run(["--site", str(site.root), "db", "reset"]) == 1
+    assert (
+        capsys.readouterr().err == f"publisher: state database {state} passes the integrity check; nothing to reset\n"
+    )
+    assert run(["--site", str(site.root), "db", "check"]) == 0
+    assert capsys.readouterr().out == f"{state}: ok\n"
+
+
+def _damage_a_page(state: Path) -> bytes:
+    """Overwrite the subscribers table's root page, as a bad sector or a stray write would."""
+    db = sqlite3.connect(state)
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'subscribers'").fetchone()[0]
+    page = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with state.open("r+b") as handle:
+        handle.seek((root - 1) * page)
+        handle.write(b"\xa5" * page)
+    return state.read_bytes()
+
+
+def test_a_damaged_page_stops_a_forced_publish_with_one_line_and_changes_nothing(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = _site_with_a_subscriber(site)
+    damaged = _damage_a_page(state)
+    feeds = site.feed_files()
+    capsys.readouterr()
+    assert run(["--site", str(site.root), "publish", "--force"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"publisher: state database {state} is damaged (")
+    assert err.endswith("restore a backup, or move it aside with 'publisher db reset'\n")
+    assert err.count("\n") == 1
+    assert state.read_bytes() == damaged
+    assert site.feed_files() == feeds
+    assert run(["--site", str(site.root), "db", "check"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"publisher: state database {state} is damaged (")
+    assert all(line.startswith(f"error: {state}: ") for line in err[:-1])
+
+
+def test_a_backup_is_a_private_working_copy_and_never_overwrites(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = _site_with_a_subscriber(site)
+    copy = tmp_path / "backups" / "state-copy.db"
+    with Store(state):  # another process has it open: the online backup does not mind
+        assert run(["--site", str(site.root), "db", "backup", str(copy)]) == 0
+    assert capsys.readouterr().out.endswith(f"backed up {state} to {copy}\n")
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    with Store(copy) as store:
+        assert [s.address for s in store.subscribers()] == ["reader@example.org"]
+        assert store.problems() == []
+    assert run(["--site", str(site.root), "db", "backup", str(copy)]) == 1
+    assert capsys.readouterr().err == f"publisher: {copy} already exists; expected the name of a new file\n"
+
+
+def test_the_state_folder_and_files_are_private_to_their_owner(site: Site) -> None:
+    old = os.umask(0o022)
+    try:
+        state = _site_with_a_subscriber(site)
+        with Store(state) as store, store.transaction():  # the write-ahead log and its index exist while open
+            store.set_meta("probe", "1")
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.parent.iterdir()}
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700
+    assert modes == {"state.db": 0o600, "state.db-wal": 0o600, "state.db-shm": 0o600}
