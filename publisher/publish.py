@@ -120,6 +120,15 @@ def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, P
     return sha, read_post(rel, raw, config)
 
 
+def _utf8(name: str) -> bool:
+    """Whether a name read from the disk is UTF-8 (os.walk keeps other bytes as surrogates)."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def scan(
     config: Config, store: Store, files: list[SourceFile], progress: Progress | None = None, *, html: bool = True
 ) -> list[Post | ContentProblem]:
@@ -135,6 +144,10 @@ def scan(
     todo = []
     stale: dict[str, CachedFile] = {}
     for f in files:
+        if not _utf8(f.rel):  # the index cannot hold the name: report it and leave it out
+            shown = os.fsencode(display_path(config, f.rel)).decode("utf-8", "backslashreplace")
+            results[f.rel] = ContentProblem(shown, "the file name is not valid UTF-8; rename the file")
+            continue
         known = cached.pop(f.rel, None)
         if known and (known.mtime_ns, known.size) == (f.mtime_ns, f.size):
             results[f.rel] = known.result

@@ -465,7 +465,8 @@ class Store:
     A database error inside the ``with`` block leaves it as a one-line StateError naming the file.
     """
 
-    def __init__(self, path: Path, *, timeout: float = BUSY_SECONDS) -> None:
+    def __init__(self, path: Path, *, timeout: float | None = None) -> None:
+        """``timeout``: seconds a write waits for another process's transaction (BUSY_SECONDS)."""
         self.path = path
         self.db: sqlite3.Connection | None = None
         try:
@@ -476,7 +477,7 @@ class Store:
                     f"state database {path} is empty (0 bytes): its data was lost; restore a backup, "
                     "or run 'publisher db reset' to move it aside and start with no subscribers"
                 )
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_SECONDS if timeout is None else timeout)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             _migrate(self.db)

@@ -6,6 +6,9 @@ import multiprocessing
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
+from collections.abc import Iterator
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
@@ -162,3 +165,107 @@ def test_the_state_folder_and_files_are_private_to_their_owner(site: Site) -> No
         os.umask(old)
     assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700
     assert modes == {"state.db": 0o600, "state.db-wal": 0o600, "state.db-shm": 0o600}
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB file system (tmpfs), to be filled up; needs root to mount."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def _fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:  # no space left on device
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def _site_with_state_on(site: Site, disk: Path) -> Site:
+    config = site.root / "config.toml"
+    config.write_text(config.read_text() + f'\n[state]\npath = "{disk / "state.db"}"\n')
+    return site
+
+
+def test_a_full_disk_during_the_index_commit_is_one_line_and_loses_nothing(
+    site: Site, small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _site_with_state_on(site, small_disk)
+    _site_with_a_subscriber(site)
+    feeds = site.feed_files()
+    for number in range(24):  # 1.5 MB of posts: their index rows do not fit
+        site.post(f"big{number}.md", f"title: Big {number}\ndate: 2012-02-{number + 1:02d}", "word " * 12_000)
+    capsys.readouterr()
+    assert run(["--site", str(site.root), "publish"]) == 1
+    state = small_disk / "state.db"
+    assert capsys.readouterr().err == (
+        f"publisher: the disk holding {state} is full; free some space and run again (nothing was changed)\n"
+    )
+    for number in range(24):
+        (site.root / "content" / f"big{number}.md").unlink()
+    assert run(["--site", str(site.root), "subscribers", "list"]) == 0
+    assert capsys.readouterr().out.startswith("reader@example.org\tactive")
+    assert run(["--site", str(site.root), "publish"]) == 0
+    assert site.feed_files() == feeds
+
+
+def test_a_full_disk_is_called_full_not_a_bad_state_file(
+    site: Site, small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _site_with_state_on(site, small_disk)
+    _site_with_a_subscriber(site)
+    filler = _fill(small_disk)
+    capsys.readouterr()
+    assert run(["--site", str(site.root), "subscribers", "list"]) == 1
+    assert capsys.readouterr().err == (
+        f"publisher: the disk holding {small_disk / 'state.db'} is full; free some space and run again "
+        "(nothing was changed)\n"
+    )
+    filler.unlink()
+    assert run(["--site", str(site.root), "subscribers", "list"]) == 0
+    assert capsys.readouterr().out.startswith("reader@example.org\tactive")
+
+
+def test_a_database_held_by_another_process_is_one_line_and_the_next_try_works(
+    site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = _site_with_a_subscriber(site)
+    site.post("b.md", "title: B\ndate: 2012-01-02\ntags: [Y]")
+    monkeypatch.setattr("publisher.store.BUSY_SECONDS", 0.2)  # a long publish would hold it for minutes
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_WRITE_LOCK, str(state)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline() == b"holding\n"
+        capsys.readouterr()
+        assert run(["--site", str(site.root), "publish"]) == 1
+        assert (
+            capsys.readouterr().err == f"publisher: another publisher process holds {state}; try again when it ends\n"
+        )
+    finally:
+        holder.communicate(b"release\n", timeout=30)
+    assert run(["--site", str(site.root), "publish"]) == 0
+    assert "tags/y/atom.xml" in site.feed_files()
+
+
+HOLD_THE_WRITE_LOCK = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("holding", flush=True)
+sys.stdin.readline()
+db.execute("ROLLBACK")
+"""

@@ -149,7 +149,11 @@ def _existing(config: Config) -> tuple[dict[str, Path], dict[str, Path], dict[st
     slug_owner: dict[str, str] = {}
     for found in content_files(folder) if folder.is_dir() else ():
         path = folder / found.rel
-        raw = path.read_bytes()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:  # a link to nowhere, say: which post it was is unknown
+            shown = display_path(config, found.rel)
+            raise ImportFailed(f"import: {shown}: cannot read it ({exc.strerror}); fix or remove it, then import again")
         post = read_post(found.rel, raw, config)
         if isinstance(post, Post):
             marked = split_front_matter(raw.decode("utf-8"))[0].get(IMPORTED) is True
