@@ -153,7 +153,9 @@ def _existing(config: Config) -> tuple[dict[str, Path], dict[str, Path], dict[st
             raw = path.read_bytes()
         except OSError as exc:  # a link to nowhere, say: which post it was is unknown
             shown = display_path(config, found.rel)
-            raise ImportFailed(f"import: {shown}: cannot read it ({exc.strerror}); fix or remove it, then import again")
+            raise ImportFailed(
+                f"import: {shown}: cannot read it ({exc.strerror}); fix or remove it, then import again"
+            ) from None
         post = read_post(found.rel, raw, config)
         if isinstance(post, Post):
             marked = split_front_matter(raw.decode("utf-8"))[0].get(IMPORTED) is True
