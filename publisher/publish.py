@@ -11,10 +11,14 @@ import dataclasses
 import hashlib
 import json
 import os
+import signal
+import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
@@ -98,12 +102,60 @@ def _parse(
     # copies of it that forking makes.
     from concurrent.futures import ProcessPoolExecutor  # only a large publish pays for loading it
 
-    with ProcessPoolExecutor() as pool:
-        results = pool.map(_parse_file, repeat(config), [f.rel for f in todo], known, chunksize=64)
-        for number, (f, result) in enumerate(zip(todo, results, strict=True), 1):
-            yield f, *result
-            if progress and number % 100 == 0:
-                progress("reading posts", number, len(todo))
+    pool = ProcessPoolExecutor(initializer=_bind_to_parent, initargs=(os.getpid(),))
+    try:
+        with _terminate_as_interrupt():
+            results = pool.map(_parse_file, repeat(config), [f.rel for f in todo], known, chunksize=64)
+            for number, (f, result) in enumerate(zip(todo, results, strict=True), 1):
+                yield f, *result
+                if progress and number % 100 == 0:
+                    progress("reading posts", number, len(todo))
+    finally:
+        pool.shutdown(cancel_futures=True)  # a stop leaves only the chunks already started to finish
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _bind_to_parent(parent: int) -> None:
+    """Make a parse worker die with the publish that started it, even after a kill -9 of that
+    publish (or it would wait for work for ever), and leave Ctrl-C to the publish."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # it died before we asked
+        os._exit(1)
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a publish as Ctrl-C does (the pool is shut down, nothing is committed),
+    unless something else, such as `publisher run`, already handles it."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) not in (
+        signal.SIG_DFL,
+        None,
+    ):
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, Post | ContentProblem | None]:
