@@ -104,12 +104,14 @@ def _parse(
 
     pool = ProcessPoolExecutor(initializer=_bind_to_parent, initargs=(os.getpid(),))
     try:
-        with _terminate_as_interrupt():
+        with _noting_stops() as stops:
             results = pool.map(_parse_file, repeat(config), [f.rel for f in todo], known, chunksize=64)
             for number, (f, result) in enumerate(zip(todo, results, strict=True), 1):
+                stops.check()
                 yield f, *result
                 if progress and number % 100 == 0:
                     progress("reading posts", number, len(todo))
+            stops.check()
     finally:
         pool.shutdown(cancel_futures=True)  # a stop leaves only the chunks already started to finish
 
@@ -137,25 +139,38 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
+class _Stops:
+    """SIGTERM and Ctrl-C during a parallel parse, noted by their handlers and acted on between
+    results: an exception raised inside a handler can land in a finaliser, which swallows it."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def check(self) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt  # the pool is shut down and nothing is committed
+
+
 @contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops a publish as Ctrl-C does (the pool is shut down, nothing is committed),
-    unless something else, such as `publisher run`, already handles it."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) not in (
-        signal.SIG_DFL,
-        None,
-    ):
-        yield
+def _noting_stops() -> Iterator[_Stops]:
+    """Catch SIGTERM and SIGINT unless something else, such as `publisher run`, already handles them."""
+    stops = _Stops()
+    if threading.current_thread() is not threading.main_thread():
+        yield stops
         return
+    defaults = (signal.SIG_DFL, signal.default_int_handler, None)
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def note(signum: int, frame: object) -> None:
+        stops.signal = signum
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {
+        sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(sig) in defaults
+    }
     try:
-        yield
+        yield stops
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, Post | ContentProblem | None]:
