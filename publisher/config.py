@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 import tomllib
 from dataclasses import dataclass
 from datetime import time, timedelta
@@ -20,6 +21,7 @@ CONFIG_NAME = "config.toml"
 FEED_FORMATS = ("atom", "rss")
 PERMALINK_FIELDS = ("year", "month", "day", "slug")
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 characters only
+_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%{}]*")  # RFC 3986 path characters, and {fields}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # BCP 47, as feeds and xml:lang take it
 _SECTIONS = ("site", "content", "feeds", "state", "smtp", "digests", "web", "run", "bounces")
 SMTP_SECURITY = {"starttls": 587, "tls": 465, "none": 25}  # -> default port
@@ -28,6 +30,8 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 LAST_DAY = -1  # day_of_month = "last"
 _DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HOUR = 3600  # seconds
+DAY = 24 * HOUR
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
 
@@ -215,21 +219,31 @@ class _Section:
 
 
 def _url_path(section: _Section, key: str, default: str) -> str:
+    """A URL path; characters a URL may not hold (such as '<', which web routes read as a
+    converter) are refused here rather than breaking every page later."""
     value = section.get(key, str, default)
     if not value.startswith("/"):
         raise ConfigError(f"config: {section.name}.{key} = {value!r}: expected a path starting with '/'")
+    if not _PATH.fullmatch(value):
+        raise ConfigError(
+            f"config: {section.name}.{key} = {value!r}: expected a URL path of letters, digits and - . _ ~ / "
+            "(write other characters %-encoded)"
+        )
     return value
 
 
 def _pattern(section: _Section, key: str, default: str, fields: tuple[str, ...]) -> str:
+    """A path with plain {field}s only: no {slug.attr}, {slug[0]} or {slug!r:>9}."""
     value = _url_path(section, key, default)
     try:
-        value.format(**{f: "x" for f in fields})
-    except (KeyError, IndexError, ValueError) as exc:
+        parts = list(string.Formatter().parse(value))
+    except ValueError:
+        parts = [("", "", "", None)]  # unbalanced braces: refused below
+    if any(name is not None and (name not in fields or spec or conversion) for _, name, spec, conversion in parts):
         raise ConfigError(
             f"config: {section.name}.{key} = {value!r}: expected a pattern using only "
             + ", ".join("{" + f + "}" for f in fields)
-        ) from exc
+        )
     if "{slug}" not in value:
         raise ConfigError(f"config: {section.name}.{key} = {value!r}: the pattern must contain {{slug}}")
     return value
@@ -239,7 +253,7 @@ def _timezone(section: _Section, key: str, default: str) -> str:
     value = section.get(key, str, default)
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a folder such as 'America', too long
         raise ConfigError(
             f"config: {section.name}.{key} = {value!r}: expected an IANA time zone name such as 'Europe/Paris'"
         ) from exc
@@ -345,17 +359,24 @@ def _state(root: Path, data: Any) -> StateConfig:
     return result
 
 
-def _number(section: _Section, key: str, default: float, minimum: float = 0) -> float:
+def _number(section: _Section, key: str, default: float, minimum: float, maximum: float) -> float:
+    """Every number in the configuration: finite (TOML allows nan and inf) and within bounds
+    that keep the times and counts computed from it from overflowing."""
     value = section.get(key, object, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise ConfigError(f"config: {section.name}.{key} = {value!r}: expected a number of at least {minimum}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value <= maximum:
+        raise ConfigError(
+            f"config: {section.name}.{key} = {value!r}: expected a number of at least {minimum:g} and at most {maximum:g}"
+        )
     return float(value)
 
 
-def _count(section: _Section, key: str, default: int, minimum: int) -> int:
+def _count(section: _Section, key: str, default: int, minimum: int, maximum: int) -> int:
+    """A whole number, checked as every number is."""
     value = section.get(key, int, default)
-    if value < minimum:
-        raise ConfigError(f"config: {section.name}.{key} = {value}: expected an integer of at least {minimum}")
+    if not minimum <= value <= maximum:
+        raise ConfigError(
+            f"config: {section.name}.{key} = {value}: expected an integer of at least {minimum} and at most {maximum}"
+        )
     return value
 
 
@@ -381,10 +402,10 @@ def _smtp(data: Any) -> SmtpConfig:
         security=security,
         username=s.get("username", str, None),
         password_env=password_env,
-        timeout=_number(s, "timeout", 30.0, minimum=0.1),
-        rate_limit=_number(s, "rate_limit", 0.0),
-        max_retries=_count(s, "max_retries", 5, 0),
-        retry_base_seconds=_number(s, "retry_base_seconds", 30.0),
+        timeout=_number(s, "timeout", 30.0, 0.1, HOUR),
+        rate_limit=_number(s, "rate_limit", 0.0, 0, 10_000),
+        max_retries=_count(s, "max_retries", 5, 0, 20),
+        retry_base_seconds=_number(s, "retry_base_seconds", 30.0, 0, DAY),
     )
     s.finish(
         {"host", "port", "security", "username", "password_env", "timeout", "rate_limit", "max_retries",
@@ -452,8 +473,8 @@ def _digest(data: Any, index: int, site: SiteConfig) -> DigestConfig:
         jinja2.Environment().parse(subject)
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"config: {s.name}.subject = {subject!r}: not a valid Jinja template: {exc}") from None
-    min_items = _count(s, "min_items", 1, 1)
-    max_items = _count(s, "max_items", 20, 1)
+    min_items = _count(s, "min_items", 1, 1, 10_000)
+    max_items = _count(s, "max_items", 20, 1, 10_000)
     if max_items < min_items:
         raise ConfigError(f"config: {s.name}.max_items = {max_items}: expected at least min_items ({min_items})")
     result = DigestConfig(
@@ -502,8 +523,8 @@ def _run(data: Any) -> RunConfig:
         raise ConfigError(f"config: run.tick_seconds = {tick}: expected 1-3600 seconds")
     result = RunConfig(
         tick_seconds=tick,
-        publish_interval_minutes=_count(s, "publish_interval_minutes", 0, 0),
-        grace_hours=_number(s, "grace_hours", 24.0),
+        publish_interval_minutes=_count(s, "publish_interval_minutes", 0, 0, 31 * DAY // 60),
+        grace_hours=_number(s, "grace_hours", 24.0, 0, 366 * 24),
     )
     s.finish({"tick_seconds", "publish_interval_minutes", "grace_hours"})
     if result.grace.total_seconds() < tick:

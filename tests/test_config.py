@@ -102,3 +102,49 @@ def test_unknown_key_exit_code_2_via_cli(tmp_path: Path, capsys: pytest.CaptureF
 def test_missing_config_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--site", str(tmp_path / "nowhere"), "publish"]) == 2
     assert "not found; run 'publisher init'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[run]\ngrace_hours = nan", "run.grace_hours = nan: expected a number of at least 0 and at most 8784"),
+        ("[run]\ngrace_hours = 1e300", "run.grace_hours = 1e+300: expected a number"),
+        ("[smtp]\ntimeout = inf", "smtp.timeout = inf: expected a number of at least 0.1 and at most 3600"),
+        ("[smtp]\nretry_base_seconds = 1e300", "smtp.retry_base_seconds = 1e+300: expected a number"),
+        ("[smtp]\nrate_limit = nan", "smtp.rate_limit = nan: expected a number"),
+        ("[smtp]\nmax_retries = 5000", "smtp.max_retries = 5000: expected an integer of at least 0 and at most 20"),
+        ("[run]\npublish_interval_minutes = 9223372036854775807", "run.publish_interval_minutes = 9223372036854775807"),
+        ("[feeds]\nurl_path = '/<int:x>/'", "feeds.url_path = '/<int:x>/': expected a URL path of letters"),
+        ("[feeds]\nurl_path = '/feeds<'", "feeds.url_path = '/feeds<': expected a URL path"),
+    ],
+)
+def test_numbers_and_paths_that_would_fail_later_are_refused_at_load(
+    tmp_path: Path, extra: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, BASE_CONFIG.replace("[feeds]\nauthors = true\n", "") + "\n" + extra + "\n")
+    assert run(["--site", str(tmp_path), "publish"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"publisher: config: {message}")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ('timezone = "America"', "site.timezone = 'America': expected an IANA time zone name"),
+        (f'timezone = "{"A" * 300}"', "site.timezone = 'AAAAAAAA"),
+        ('permalink = "/{slug.__class__}/"', "site.permalink = '/{slug.__class__}/': expected a pattern using only"),
+        ('permalink = "/{slug[0]}/{slug}/"', "site.permalink = '/{slug[0]}/{slug}/': expected a URL path"),
+        ('tag_url = "/t/{slug!r}/"', "site.tag_url = '/t/{slug!r}/': expected a pattern using only {slug}"),
+        ('author_url = "/a/{slug:9}/"', "site.author_url = '/a/{slug:9}/': expected a pattern using only {slug}"),
+        ('tag_url = "/t/{slug/"', "site.tag_url = '/t/{slug/': expected a pattern using only {slug}"),
+    ],
+)
+def test_zones_and_url_patterns_that_would_fail_later_are_refused_at_load(
+    tmp_path: Path, change: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, BASE_CONFIG.replace('timezone = "Europe/Paris"', change))
+    assert run(["--site", str(tmp_path), "publish"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"publisher: config: {message}")
+    assert err.count("\n") == 1
