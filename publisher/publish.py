@@ -25,7 +25,7 @@ from itertools import repeat
 from pathlib import Path
 
 from . import __version__
-from .config import Config
+from .config import FEED_FORMATS, Config
 from .errors import ConfigError, ContentError, ContentProblem, OutputError
 from .feedspec import FeedSpec, author_spec, site_spec, tag_spec
 from .model import Author, Post, Tag, slugify
@@ -56,12 +56,8 @@ def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Temp file in the same folder + rename: a reader sees the old file or the new one, never half.
-
-    No fsync: if a power cut empties a feed, its size no longer matches the ledger and
-    the next publish writes it again.
-    """
+def write_temporary(path: Path, data: bytes) -> Path:
+    """The bytes in a new temp file beside ``path``, for os.replace to put in its place later."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -71,13 +67,30 @@ def write_atomically(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Temp file in the same folder + rename: a reader sees the old file or the new one, never half.
+
+    No fsync: if a power cut empties a feed, its size no longer matches the ledger and
+    the next publish writes it again.
+    """
+    _replace(write_temporary(path, data), path)
 
 
 PARALLEL_THRESHOLD = 256  # changed files above which parsing is spread over every core
@@ -446,15 +459,30 @@ def publish(
                     report.unchanged += 1
                 else:
                     jobs.append(FeedJob(spec, fmt, tuple(feed_posts), digest))
-        for job, written, written_record in _write_feeds(config, jobs, store.html_of, progress):
-            if written:
-                report.written.append(job.spec.path(job.fmt))
-            else:
-                report.unchanged += 1
-            store.put_feed(job.spec.path(job.fmt), written_record)
+        # Every new feed is written to a temp file first and renamed once all are written:
+        # a feed that cannot be written leaves the old feeds, and the ledger, as they were.
+        renames: list[tuple[Path, Path]] = []
+        try:
+            for job, tmp, written_record in _write_feeds(config, jobs, store.html_of, progress):
+                rel = job.spec.path(job.fmt)
+                if tmp:
+                    report.written.append(rel)
+                    renames.append((tmp, out / rel))
+                else:
+                    report.unchanged += 1
+                store.put_feed(rel, written_record)
+            for tmp, target in renames:
+                _replace(tmp, target)
+        finally:
+            for tmp, _target in renames:
+                if tmp.exists():  # not renamed: this publish failed
+                    _remove_feed(out, tmp.relative_to(out).as_posix())
         for rel in sorted(set(records) - wanted):
             _remove_feed(out, rel)
             store.forget_feed(rel)
+            report.removed.append(rel)
+        for rel in _strays(out, wanted):
+            _remove_feed(out, rel)
             report.removed.append(rel)
         if record:
             numbered = store.published_ids()
@@ -477,8 +505,9 @@ class FeedJob:
 
 def _write_feeds(
     config: Config, jobs: list[FeedJob], html_of: Callable[[set[str]], dict[str, str]], progress: Progress | None
-) -> Iterator[tuple[FeedJob, bool, FeedRecord]]:
-    """Render each feed and write it unless the file already holds these bytes.
+) -> Iterator[tuple[FeedJob, Path | None, FeedRecord]]:
+    """Render each feed and write it to a temp file beside it (None: the file already holds
+    these bytes); the record is that of the bytes that will be in place.
 
     Each post's entry is written once and joined into every feed that lists it; it is
     dropped after its last feed, so a full publish never holds them all. Posts come
@@ -506,11 +535,9 @@ def _write_feeds(
         newest = max(post.updated for post in job.posts)
         data = render_feed(config, job.spec, feed_entries, newest, job.fmt)
         target = config.feeds.folder / job.spec.path(job.fmt)
-        written = _read(target) != data
-        if written:
-            write_atomically(target, data)
-        stat = target.stat()
-        yield job, written, FeedRecord(job.digest, stat.st_mtime_ns, stat.st_size)
+        tmp = write_temporary(target, data) if _read(target) != data else None
+        stat = (tmp or target).stat()  # a rename keeps the time and size
+        yield job, tmp, FeedRecord(job.digest, stat.st_mtime_ns, stat.st_size)
         if progress and (number % 50 == 0 or number == len(jobs)):
             progress("writing feeds", number, len(jobs))
 
@@ -569,6 +596,25 @@ def _read(path: Path) -> bytes | None:
         return path.read_bytes()
     except OSError:  # missing or unreadable: writing it will tell which
         return None
+
+
+_OURS = b"<generator>publisher</generator>"  # in the head of every feed publisher writes
+
+
+def _strays(out: Path, keep: set[str]) -> list[str]:
+    """Feed files publisher wrote that no feed of this publish owns: left by a publish that
+    stopped before recording them (a crash), with the temp files of one. Files that only
+    look like feeds (a user's own) are left alone."""
+    found = []
+    for folder in ("", "tags/*/", "authors/*/"):
+        for fmt in FEED_FORMATS:
+            found += [p for p in out.glob(f"{folder}.{fmt}.xml.*.tmp") if p.is_file()]
+            found += [
+                p
+                for p in out.glob(f"{folder}{fmt}.xml")
+                if p.relative_to(out).as_posix() not in keep and p.is_file() and _OURS in (_read(p) or b"")
+            ]
+    return sorted(p.relative_to(out).as_posix() for p in found)
 
 
 def _remove_feed(out: Path, rel: str) -> None:

@@ -300,3 +300,52 @@ def test_feeds_after_edits_equal_a_fresh_publish_of_the_same_content(tmp_path: P
     publish(fresh.config, NOW)
     assert edited.feed_files() == fresh.feed_files()
     assert b"Some &lt;strong&gt;bold&lt;/strong&gt;" in edited.feed_files()["tags/att/atom.xml"]
+
+
+def test_a_feed_that_cannot_be_written_leaves_every_old_feed_and_the_ledger_as_they_were(
+    site: Site, tmp_path: Path
+) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01\ntags: [X]")
+    publish(site.config, NOW)
+    before = site.feed_files()
+    site.post("b.md", "title: B\ndate: 2012-01-02\ntags: [X, Zzz]")
+    (site.feeds / "tags" / "zzz").write_text("in the way")  # a file where the tag's folder must go
+    with pytest.raises(OutputError, match="^cannot write .*tags/zzz/atom.xml"):
+        publish(site.config, NOW)
+    assert site.feed_files() == before  # the site feed and tags/x were written before tags/zzz failed
+    assert sorted(p.name for p in site.feeds.rglob(".*")) == []
+    (site.feeds / "tags" / "zzz").unlink()
+    publish(site.config, NOW)
+    clean = Site(tmp_path / "clean", config_text=(site.root / "config.toml").read_text())
+    shutil.copytree(site.root / "content", clean.root / "content", dirs_exist_ok=True)
+    publish(clean.config, NOW)
+    assert site.feed_files() == clean.feed_files()
+
+
+def test_feeds_a_crashed_publish_left_unrecorded_are_removed_and_a_users_own_files_kept(
+    site: Site, tmp_path: Path
+) -> None:
+    crashed = Site(tmp_path / "crashed", config_text=(site.root / "config.toml").read_text())
+    crashed.post("gone.md", "title: Gone\ndate: 2012-01-01\ntags: [Gone]")
+    publish(crashed.config, NOW)
+    site.post("a.md", "title: A\ndate: 2012-01-01\ntags: [X]")
+    # What a publish killed after writing a new tag's feeds, before recording them, leaves:
+    shutil.copytree(crashed.feeds / "tags" / "gone", site.feeds / "tags" / "gone")
+    (site.feeds / "tags" / "x").mkdir(parents=True)
+    (site.feeds / "tags" / "x" / ".atom.xml.k2j4h1.tmp").write_bytes(b"<?xml half")
+    own = {
+        "README.txt": b"my notes",
+        "tags/mine/atom.xml": b"<feed>my own feed, written by hand</feed>",
+        "extra/atom.xml": crashed.feed_files()["atom.xml"],  # not a place publisher writes
+    }
+    for rel, data in own.items():
+        (site.feeds / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site.feeds / rel).write_bytes(data)
+    report = publish(site.config, NOW)
+    assert sorted(report.removed) == ["tags/gone/atom.xml", "tags/gone/rss.xml", "tags/x/.atom.xml.k2j4h1.tmp"]
+    assert not (site.feeds / "tags" / "gone").exists()
+    assert {rel: (site.feeds / rel).read_bytes() for rel in own} == own
+    assert sorted(site.feed_files()) == [
+        "atom.xml", "authors/default-author/atom.xml", "authors/default-author/rss.xml", "extra/atom.xml",
+        "rss.xml", "tags/mine/atom.xml", "tags/x/atom.xml", "tags/x/rss.xml",
+    ]  # fmt: skip
