@@ -583,8 +583,8 @@ def _bounces(root: Path, data: Any) -> BouncesConfig | None:
         address=address,
         kind=kind,
         password_env=password_env,
-        soft_bounce_limit=_count(s, "soft_bounce_limit", 3, 1),
-        soft_bounce_days=_count(s, "soft_bounce_days", 7, 1),
+        soft_bounce_limit=_count(s, "soft_bounce_limit", 3, 1, 1000),
+        soft_bounce_days=_count(s, "soft_bounce_days", 7, 1, 366),
         **where,
     )
     s.finish({"address", "mailbox", "password_env", "soft_bounce_limit", "soft_bounce_days"})
