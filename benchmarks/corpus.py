@@ -2,7 +2,8 @@
 
     python benchmarks/corpus.py --posts 10000 --tags 1000 --subscribers 5000 --seed 1 OUT_DIR
 
-writes OUT_DIR/config.toml, OUT_DIR/content/YYYY/*.md and OUT_DIR/subscribers.csv.
+writes OUT_DIR/config.toml, OUT_DIR/content/YYYY/*.md and OUT_DIR/subscribers.csv;
+with --hugo also OUT_DIR/hugo/, the same posts as a Hugo site that builds the same feeds.
 The same arguments always give the same bytes: every random choice comes from a
 ``random.Random`` seeded with a string (stable across processes, unlike ``hash``),
 and nothing iterates over a set. Tags are drawn Zipf-like so a few tags are on
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 # Every generated date lies in [START, END): 15 years that end before the
 # benchmarks' fixed --now (2026-11-27T12:00:00+00:00), so every post is live.
@@ -32,6 +34,9 @@ BODY_BYTES = 3000
 ZIPF_S = 1.0
 TAGS_PER_POST = (1, 5)
 TAGS_PER_SUBSCRIBER = (1, 6)
+TIMEZONE = "America/New_York"  # the site's: it decides the dates in permalinks and ids
+HUGO_SITE = Path(__file__).resolve().parent / "hugo"  # Hugo's config.toml and layouts/
+HUGO_CONTENT = "posts"  # one section, so one permalink rule covers every post
 
 AUTHORS = (
     "Katherine Prizeman",
@@ -93,10 +98,20 @@ SYLLABLES = tuple(a + b for a in "bdfgklmnprstvz" for b in "aeiou")
 
 @dataclass(frozen=True)
 class Post:
-    """One generated post: enough to write its file and to pick it in a benchmark."""
+    """One generated post: its fields, from which both the publisher's and Hugo's files are written."""
 
-    path: str  # relative to content/
-    text: str
+    path: str  # relative to content/; the publisher takes the slug from the name after the date
+    slug: str
+    title: str
+    date: datetime
+    updated: datetime | None
+    author: str
+    tags: tuple[str, ...]
+    body: str
+
+    @property
+    def text(self) -> str:
+        return post_text(self.title, self.date, self.author, list(self.tags), self.body, self.updated)
 
 
 def slug_of(text: str) -> str:
@@ -206,7 +221,13 @@ def _yaml_string(text: str) -> str:
 
 
 def post_text(
-    title: str, when: datetime, author: str, tags: list[str], body: str, updated: datetime | None = None
+    title: str,
+    when: datetime,
+    author: str,
+    tags: list[str],
+    body: str,
+    updated: datetime | None = None,
+    slug: str | None = None,
 ) -> str:
     """A post file: YAML front matter (the common case in real sites) and a Markdown body."""
     lines = [
@@ -216,11 +237,27 @@ def post_text(
         *([f"updated: {updated.isoformat()}"] if updated else []),
         f"author: {_yaml_string(author)}",
         f"tags: [{', '.join(_yaml_string(t) for t in tags)}]",
+        *([f"slug: {slug}"] if slug else []),
         "---",
         "",
         body,
     ]
     return "\n".join(lines)
+
+
+def hugo_post_text(post: Post) -> str:
+    """The same post as Hugo reads it: slug in the front matter and dates in the site's zone.
+
+    Hugo takes a slug from the front matter, not from a dated file name, and builds
+    permalinks from a date's own UTC offset (its timeZone setting only fills in dates
+    that have none), so the dates carry the offset the publisher converts them to.
+    The revision date stays ``updated``: hugo/config.toml maps it to Hugo's lastmod.
+    """
+    zone = ZoneInfo(TIMEZONE)
+    updated = post.updated.astimezone(zone) if post.updated else None
+    return post_text(
+        post.title, post.date.astimezone(zone), post.author, list(post.tags), post.body, updated, post.slug
+    )
 
 
 def generate_posts(posts: int, tags: int, seed: int) -> Iterator[Post]:
@@ -237,15 +274,16 @@ def generate_posts(posts: int, tags: int, seed: int) -> Iterator[Post]:
         if rng.random() < 0.1:  # some posts were revised later (never past END: all must be live)
             revised = when + timedelta(seconds=rng.randint(3600, 90 * 86400))
             updated = revised if revised < END else None
-        text = post_text(
+        yield Post(
+            f"{when:%Y}/{when:%Y-%m-%d}-{slug}.md",
+            slug,
             f"{title} ({number})",
             when,
-            rng.choice(AUTHORS),
-            picker.pick(rng, rng.randint(*TAGS_PER_POST)),
-            post_body(rng),
             updated,
+            rng.choice(AUTHORS),
+            tuple(picker.pick(rng, rng.randint(*TAGS_PER_POST))),
+            post_body(rng),
         )
-        yield Post(f"{when:%Y}/{when:%Y-%m-%d}-{slug}.md", text)
 
 
 def subscribers_csv(subscribers: int, tags: int, seed: int) -> str:
@@ -272,7 +310,7 @@ title = "Benchmark Notes"
 subtitle = "A generated site of {posts} posts and {tags} tags"
 base_url = "https://bench.example.org/"
 language = "en"
-timezone = "America/New_York"
+timezone = "{TIMEZONE}"
 permalink = "/{{year}}/{{month}}/{{day}}/{{slug}}/"
 
 [site.author]
@@ -297,20 +335,30 @@ path = ".publisher/state.db"
 """
 
 
-def write_corpus(out: Path, posts: int, tags: int, subscribers: int, seed: int) -> list[str]:
-    """Write (or rewrite) a corpus; content/ is replaced wholesale so no old post survives.
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode("utf-8"))
 
-    Returns the posts' paths relative to content/, oldest first.
+
+def write_corpus(out: Path, posts: int, tags: int, subscribers: int, seed: int, hugo: bool = False) -> list[str]:
+    """Write (or rewrite) a corpus; content/ (and hugo/) is replaced wholesale so no old post survives.
+
+    With ``hugo``, OUT_DIR/hugo/ is a Hugo site of the same posts under content/posts/,
+    with the config and layouts from benchmarks/hugo/. Returns the posts' paths relative
+    to content/, oldest first.
     """
     out.mkdir(parents=True, exist_ok=True)
     content = out / "content"
-    if content.exists():
-        shutil.rmtree(content)
+    for old in (content, out / "hugo"):
+        if old.exists():
+            shutil.rmtree(old)
+    if hugo:
+        shutil.copytree(HUGO_SITE, out / "hugo")
     written = []
     for post in generate_posts(posts, tags, seed):
-        path = content / post.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(post.text.encode("utf-8"))
+        _write(content / post.path, post.text)
+        if hugo:
+            _write(out / "hugo" / "content" / HUGO_CONTENT / post.path, hugo_post_text(post))
         written.append(post.path)
     (out / "config.toml").write_bytes(config_toml(posts, tags, seed).encode("utf-8"))
     (out / "subscribers.csv").write_bytes(subscribers_csv(subscribers, tags, seed).encode("utf-8"))
@@ -323,11 +371,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tags", type=int, required=True, help="size of the tag vocabulary (T)")
     parser.add_argument("--subscribers", type=int, default=0, help="number of subscribers (M)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hugo", action="store_true", help="also OUT_DIR/hugo/: the same posts as a Hugo site")
     parser.add_argument("out", type=Path, metavar="OUT_DIR")
     args = parser.parse_args(argv)
     if args.posts < 1 or args.tags < 1 or args.subscribers < 0:
         parser.error("--posts and --tags must be positive, --subscribers not negative")
-    write_corpus(args.out, args.posts, args.tags, args.subscribers, args.seed)
+    write_corpus(args.out, args.posts, args.tags, args.subscribers, args.seed, hugo=args.hugo)
     print(f"wrote {args.posts} posts, {args.tags} tags, {args.subscribers} subscribers to {args.out}")
 
 

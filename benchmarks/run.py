@@ -1,6 +1,7 @@
 """Benchmark runner: medians (and min–max) of wall time and peak memory, one fresh process per measurement.
 
     .venv/bin/python benchmarks/run.py [--runs 5] [--large] [--size 1k --size 10k] [--suite publish]
+    .venv/bin/python benchmarks/run.py --vs hugo [--runs 3]   # cold builds, publisher and Hugo in turn
 
 Each measured command runs in its own child process, reaped with ``os.wait4`` for
 its CPU time. Peak memory is not taken from ``ru_maxrss``: ``getrusage(RUSAGE_CHILDREN)``
@@ -40,6 +41,7 @@ from typing import Any
 
 import corpus  # benchmarks/corpus.py: this script's folder is first on sys.path
 import digest_bench
+from lxml import etree
 from rich.console import Console
 from rich.table import Table
 
@@ -119,7 +121,12 @@ TARGETS: dict[tuple[int, str], Target] = {
     (10_000, "edit one post"): Target(1.0, 150),
     (10_000, "add one post"): Target(None, 150),
     **{(100_000, name): Target(None, 600) for name in ("cold", "no-op", "edit one post", "add one post")},
+    (10_000, "publisher cold"): Target(None, 150),
+    (100_000, "publisher cold"): Target(None, 600),
 }
+# Cold publish against Hugo building the same feeds: the most publisher's median wall time may be
+# as a multiple of Hugo's, by corpus size.
+HUGO_RATIO_TARGETS = {1_000: 1.0, 10_000: 0.67}
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,7 @@ class Sample:
 
     wall_s: float
     cpu_s: float
-    peak_rss_kib: int  # VmHWM of the child itself; ru_maxrss where /proc is missing
+    peak_rss_kib: int  # VmHWM of the child itself (reported at exit, else sampled); ru_maxrss without /proc
     ru_maxrss_kib: int  # from wait4: at least the runner's RSS at fork, and the max over the tree, not the sum
     peak_tree_pss_kib: int  # sampled sum over the child and its workers; 0 if /proc is missing
     processes: int  # most processes seen at once in the tree
@@ -184,6 +191,15 @@ def _pss_kib(pid: int) -> int:
     return 0
 
 
+def _status_kib(pid: int, key: str) -> int:
+    """A memory line of /proc/<pid>/status, e.g. VmHWM; 0 once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return next((int(line.split()[1]) for line in handle if line.startswith(key)), 0)
+    except (OSError, ValueError):
+        return 0
+
+
 class TreeMemory(threading.Thread):
     """Samples the summed PSS of a process and its descendants, e.g. a publish's worker pool.
 
@@ -195,6 +211,7 @@ class TreeMemory(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.peak_kib = 0
+        self.hwm_kib = 0  # the root's own VmHWM, for children that do not report it at exit (Hugo)
         self.processes = 0
         self.stopping = threading.Event()
 
@@ -203,6 +220,7 @@ class TreeMemory(threading.Thread):
             pids = _descendants(self.pid)
             self.processes = max(self.processes, len(pids))
             self.peak_kib = max(self.peak_kib, sum(_pss_kib(pid) for pid in pids))
+            self.hwm_kib = max(self.hwm_kib, _status_kib(self.pid, "VmHWM:"))
             self.stopping.wait(self.interval)
 
     def stop(self) -> None:
@@ -235,7 +253,7 @@ def measure(argv: list[str], cwd: Path) -> Sample:
     return Sample(
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_kib=own_hwm or usage.ru_maxrss,
+        peak_rss_kib=own_hwm or sampler.hwm_kib or usage.ru_maxrss,
         ru_maxrss_kib=usage.ru_maxrss,  # KiB on Linux
         peak_tree_pss_kib=sampler.peak_kib,
         processes=sampler.processes,
@@ -315,6 +333,196 @@ def publish_suite(site: Path, paths: list[str], size: Size) -> Suite:
 # OUT_DIR/subscribers.csv. Register them in SUITES; results land in <name>-<N>-<T>.json.
 SuiteFactory = Callable[[Path, list[str], Size], Suite]
 SUITES: dict[str, SuiteFactory] = {"publish": publish_suite}
+
+
+def hugo_argv(hugo: str, site: Path) -> list[str]:
+    """Hugo on the site corpus.write_corpus(hugo=True) made; its caches stay inside the site, cleared when cold."""
+    return [hugo, "--source", str(site / "hugo"), "--cacheDir", str(site / "hugo" / ".cache"), "--quiet"]
+
+
+def vs_hugo_suite(site: Path, hugo: str) -> Suite:
+    """Cold builds of the same feeds, publisher then Hugo, alternately in every run."""
+    hugo_site = site / "hugo"
+
+    def publisher_cold() -> None:
+        shutil.rmtree(site / ".publisher", ignore_errors=True)
+        shutil.rmtree(site / "feeds", ignore_errors=True)
+
+    def hugo_cold() -> None:
+        for name in ("public", "resources", ".cache"):
+            shutil.rmtree(hugo_site / name, ignore_errors=True)
+
+    return Suite(
+        "vs-hugo",
+        [
+            Scenario(
+                "publisher cold",
+                publish_argv(site),
+                publisher_cold,
+                _expect("every feed written", lambda w, u: w > 0 and u == 0),
+            ),
+            Scenario("hugo cold", hugo_argv(hugo, site), hugo_cold),
+        ],
+        lambda: None,  # each run starts cold; the last outputs stay for comparing
+    )
+
+
+FeedEntries = dict[str, list[tuple[str, str, str]]]
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def feed_entries(folder: Path) -> FeedEntries:
+    """Every feed below folder (path relative to it) -> its entries' (id, link, title), in feed order."""
+    feeds: FeedEntries = {}
+    for path in sorted(folder.rglob("*.xml")):
+        root = etree.parse(str(path)).getroot()
+        if root.tag == "rss":
+            entries = [
+                (item.findtext("guid"), item.findtext("link"), item.findtext("title")) for item in root.iter("item")
+            ]
+        else:
+            entries = [
+                (
+                    entry.findtext(f"{ATOM}id"),
+                    next(
+                        (
+                            link.get("href")
+                            for link in entry.iter(f"{ATOM}link")
+                            if link.get("rel", "alternate") == "alternate"
+                        ),
+                        None,
+                    ),
+                    entry.findtext(f"{ATOM}title"),
+                )
+                for entry in root.iter(f"{ATOM}entry")
+            ]
+        feeds[path.relative_to(folder).as_posix()] = [tuple(str(v).strip() for v in entry) for entry in entries]
+    return feeds
+
+
+def _bytes_below(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def compare_feeds(ours: FeedEntries, theirs: FeedEntries) -> dict[str, Any]:
+    """Which feeds and entries (ids, links, titles, in order) the two outputs do not share.
+
+    ``count_mismatch`` says the two wrote a different number of feeds, or of entries in
+    some feed: then they did different work and no ratio between them means anything.
+    """
+    only_ours, only_theirs = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+    common = sorted(set(ours) & set(theirs))
+    counts = [rel for rel in common if len(ours[rel]) != len(theirs[rel])]
+    differing = [rel for rel in common if ours[rel] != theirs[rel]]
+    first = None
+    if differing:
+        rel = differing[0]
+        index, (a, b) = next(
+            ((i, pair) for i, pair in enumerate(itertools.zip_longest(ours[rel], theirs[rel])) if pair[0] != pair[1])
+        )
+        first = f"{rel} entry {index + 1}: publisher {a}, hugo {b}"
+    return {
+        "feeds": {"publisher": len(ours), "hugo": len(theirs)},
+        "entries": {"publisher": sum(map(len, ours.values())), "hugo": sum(map(len, theirs.values()))},
+        "only_publisher": only_ours,
+        "only_hugo": only_theirs,
+        "entry_count_differs": counts,
+        "entries_differ": differing,
+        "first_difference": first,
+        "count_mismatch": bool(only_ours or only_theirs or counts),
+        "same": not (only_ours or only_theirs or differing),
+    }
+
+
+def verdict(comparison: dict[str, Any]) -> str:
+    """One line: the same feeds and entries, or what differs."""
+    feeds, entries = comparison["feeds"], comparison["entries"]
+    if comparison["same"]:
+        return (
+            f"same feeds and entries: {feeds['hugo']:,} feeds, {entries['hugo']:,} entries, "
+            "equal ids, links and titles in the same order"
+        )
+    return (
+        f"DIFFERENT: {feeds['publisher']:,} feeds / {entries['publisher']:,} entries from publisher, "
+        f"{feeds['hugo']:,} / {entries['hugo']:,} from Hugo; {len(comparison['only_publisher'])} only from publisher, "
+        f"{len(comparison['only_hugo'])} only from Hugo, {len(comparison['entries_differ'])} with other entries; "
+        f"first: {comparison['first_difference'] or (comparison['only_publisher'] + comparison['only_hugo'])[0]}"
+    )
+
+
+def _hugo_version(hugo: str) -> str:
+    return subprocess.run([hugo, "version"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def run_vs_hugo(hugo: str, sizes: list[str], runs_of: Callable[[str], int], write: bool) -> None:
+    """Publisher and Hugo cold, alternately, on each corpus; ratios of medians; the same feeds checked."""
+    env = {**environment(), "hugo": _hugo_version(hugo)}
+    console.log(env["hugo"])
+    reports = []
+    for key in sizes:
+        size = SIZES[key]
+        site = size.folder()
+        console.log(f"generating {size.label} and its Hugo site in {site}")
+        corpus.write_corpus(site, size.posts, size.tags, size.subscribers, SEED, hugo=True)
+        suite = vs_hugo_suite(site, hugo)
+        load_before, source_before = _load(), _source_digest()
+        run_suite(suite, site, runs_of(key), f"{key} vs-hugo")
+        load_after, source_after = _load(), _source_digest()
+        comparison = compare_feeds(feed_entries(site / "feeds"), feed_entries(site / "hugo" / "public"))
+        line = verdict(comparison)
+        screen.print(f"{size.label}: {line}" if comparison["same"] else f"[red]{size.label}: {line}[/]")
+        if comparison["count_mismatch"]:
+            raise SystemExit(
+                f"{size.label}: publisher and Hugo wrote different feeds; the timings compare different work"
+            )
+        if source_after != source_before:
+            console.log(f"[red]warning:[/] publisher/ changed while {key} vs-hugo ran; its figures mix versions")
+        results = [scenario_result(size, s, suite.samples[s.name], site) for s in suite.scenarios]
+        ours, theirs = results
+        ratios = {fig: ours[fig]["median"] / theirs[fig]["median"] for fig in ("wall_s", "cpu_s", "peak_memory_mib")}
+        target = HUGO_RATIO_TARGETS.get(size.posts)
+        report = {
+            "suite": "vs-hugo",
+            "corpus": {"label": size.label, "posts": size.posts, "tags": size.tags, "seed": SEED},
+            "runs": runs_of(key),
+            "entry": ENTRY,
+            "now": NOW,
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": env,
+            "load_average": {"before": load_before, "after": load_after},
+            "publisher_source_sha256": {"before": source_before, "after": source_after},
+            "scenarios": results,
+            "ratio_publisher_to_hugo": ratios,  # of the medians
+            "ratio_target": target,
+            "meets_ratio_target": None if target is None else ratios["wall_s"] <= target,
+            "bytes_written": {
+                "publisher": _bytes_below(site / "feeds"),
+                "hugo": _bytes_below(site / "hugo" / "public"),
+            },
+            "same_feeds": comparison,
+            "verdict": line,
+        }
+        reports.append(report)
+        if write:
+            RESULTS.mkdir(exist_ok=True)
+            path = RESULTS / f"vs-hugo-{size.posts}-{size.tags}.json"
+            path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            console.log(f"wrote {path.relative_to(REPO)}")
+    print_table(
+        f"publisher vs Hugo {env['hugo'].split()[1]}: cold builds, median (min–max); {env['nproc']} cores", reports
+    )
+    for report in reports:
+        ratios, target = report["ratio_publisher_to_hugo"], report["ratio_target"]
+        mark = (
+            ""
+            if target is None
+            else f" (target ≤ {target:g}×: {'[green]ok[/]' if report['meets_ratio_target'] else '[red]MISS[/]'})"
+        )
+        screen.print(
+            f"{report['corpus']['label']}: publisher / hugo, medians: wall {ratios['wall_s']:.2f}×{mark}, "
+            f"CPU {ratios['cpu_s']:.2f}×, peak memory {ratios['peak_memory_mib']:.2f}×; "
+            f"load average {report['load_average']['before']} → {report['load_average']['after']}"
+        )
 
 
 def run_suite(suite: Suite, site: Path, runs: int, label: str) -> None:
@@ -506,16 +714,27 @@ def print_scaling(reports: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs of each scenario sequence (default 5)")
+    parser.add_argument("--runs", type=int, help="runs of each scenario sequence (default 5; 3 with --vs)")
     parser.add_argument("--large", action="store_true", help="also 100,000 posts / 10,000 tags (slow)")
     parser.add_argument("--large-runs", type=int, default=3, help="runs for the large corpus (default 3)")
     parser.add_argument("--size", action="append", choices=sorted(SIZES), help="only these sizes (repeatable)")
     parser.add_argument("--suite", action="append", choices=sorted(SUITES), help="only these suites (repeatable)")
     parser.add_argument("--no-write", action="store_true", help="print the table but write no JSON")
     parser.add_argument("--no-digests", action="store_true", help="skip the digest queue and delivery figures")
+    parser.add_argument(
+        "--vs", choices=["hugo"], help="instead of the suites: cold builds of publisher and Hugo (on PATH), in turn"
+    )
     args = parser.parse_args(argv)
     sizes = args.size or ["1k", "10k", *(["100k"] if args.large else [])]
     sizes = sorted(sizes, key=lambda key: SIZES[key].posts)
+    if args.vs == "hugo":
+        hugo = shutil.which("hugo")
+        if hugo is None:
+            console.log("hugo is not on PATH: no comparison with Hugo (Debian: apt-get install hugo)")
+            return
+        run_vs_hugo(hugo, sizes, lambda key: args.large_runs if key == "100k" else args.runs or 3, not args.no_write)
+        return
+    args.runs = args.runs or 5
     env = environment()
     console.log(f"{env['nproc']} cores, Python {env['python']}, publisher {env['versions']['publisher']}")
     by_suite: dict[str, list[dict[str, Any]]] = {}
