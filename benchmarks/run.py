@@ -730,7 +730,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.vs == "hugo":
         hugo = shutil.which("hugo")
         if hugo is None:
-            console.log("hugo is not on PATH: no comparison with Hugo (Debian: apt-get install hugo)")
+            print("hugo is not on PATH: no comparison with Hugo (Debian: apt-get install hugo)", file=sys.stderr)
             return
         run_vs_hugo(hugo, sizes, lambda key: args.large_runs if key == "100k" else args.runs or 3, not args.no_write)
         return
