@@ -37,6 +37,11 @@ def find_config(site: Path | None, config: Path | None) -> Path:
     raise ConfigError(f"config: no {CONFIG_NAME} here or above {here}; use --site DIR or run 'publisher init'")
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 post``, ``2 posts``; ``scheduled`` is the same for any count."""
+    return f"{count} {noun}" if count == 1 or noun == "scheduled" else f"{count} {noun}s"
+
+
 def parse_now(value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
@@ -122,16 +127,17 @@ def publish_command(obj: Context, keep_going: bool, force: bool, now_text: str |
         report = publish(config, now, keep_going=keep_going, force=force, record=not preview, progress=progress)
     for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
-    for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
     if not quiet:
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
         total = len(report.written) + report.unchanged
-        extra = "".join(
-            f", {n} {what}" for n, what in ((report.drafts, "drafts"), (report.scheduled, "scheduled")) if n
-        )
+        counts = [plural(report.posts, "post")] + [
+            plural(n, what) for n, what in ((report.drafts, "draft"), (report.scheduled, "scheduled")) if n
+        ]
         click.echo(
-            f"{report.posts} posts{extra}; {total} feeds: {len(report.written)} written, "
+            f"{', '.join(counts)}; {plural(total, 'feed')}: {len(report.written)} written, "
             f"{report.unchanged} unchanged, {len(report.removed)} removed ({report.seconds:.2f} s)"
+            + (" (preview: nothing recorded)" if preview else "")
         )
     if report.problems:
         sys.exit(1)
@@ -153,8 +159,9 @@ def subscribers_add(obj: Context, address: str, name: str, tags: tuple[str, ...]
     from .subscribers import add_subscriber
 
     config = obj.config()
+    slugs = tuple(config.tags.slug(t) for t in tags if t.strip())  # a slug the site pins, else the name's own
     with Store(config.state.path) as store:
-        added = add_subscriber(store, address, name, tags, datetime.now(UTC), "pending" if pending else "active")
+        added = add_subscriber(store, address, name, slugs, datetime.now(UTC), "pending" if pending else "active")
     click.echo(f"added {added.address} ({added.status}; tags: {', '.join(added.tags or ['all'])})")
     _warn_unknown_tags(config, [added])
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .addresses import normalize_address, parse_mailbox
 from .errors import ConfigError
-from .model import Author, slugify
+from .model import SLUG_BYTES, Author, name_slug
 
 CONFIG_NAME = "config.toml"
 FEED_FORMATS = ("atom", "rss")
@@ -23,7 +23,7 @@ PERMALINK_FIELDS = ("year", "month", "day", "slug")
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 characters only
 _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%{}]*")  # RFC 3986 path characters, and {fields}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # BCP 47, as feeds and xml:lang take it
-_SECTIONS = ("site", "content", "feeds", "state", "smtp", "digests", "web", "run", "bounces")
+_SECTIONS = ("site", "content", "feeds", "tags", "state", "smtp", "digests", "web", "run", "bounces")
 SMTP_SECURITY = {"starttls": 587, "tls": 465, "none": 25}  # -> default port
 SCHEDULES = ("daily", "weekly", "monthly")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -64,6 +64,32 @@ class SiteConfig:
 class ContentConfig:
     folder: Path
     categories: str  # "tags": categories are tags too; "ignore"
+    max_post_mb: float = 5.0  # a post's memory while parsed is some 20 times its size
+
+
+@dataclass(frozen=True)
+class TagsConfig:
+    """How tags become feeds: slugs and display names the site pins, and how many a post may have."""
+
+    slugs: tuple[tuple[str, str], ...] = ()  # (case-folded tag name, slug)
+    names: tuple[tuple[str, str], ...] = ()  # (slug, display name)
+    max_per_post: int = 50  # each tag feed lists every tag of its posts: many tags cost their square
+
+    @functools.cached_property
+    def _pinned(self) -> dict[str, str]:
+        return dict(self.slugs)
+
+    @functools.cached_property
+    def display(self) -> dict[str, str]:
+        """Display name by slug, for the tags whose name the site pins."""
+        return dict(self.names)
+
+    def slug(self, name: str) -> str:
+        """A tag name's slug: the pinned one, else the one its name gives."""
+        return self._pinned.get(name.casefold()) or name_slug(name)
+
+    def is_pinned(self, slug: str) -> bool:
+        return slug in self._pinned.values()
 
 
 @dataclass(frozen=True)
@@ -170,6 +196,7 @@ class Config:
     content: ContentConfig
     feeds: FeedsConfig
     state: StateConfig
+    tags: TagsConfig = TagsConfig()
     smtp: SmtpConfig = SmtpConfig()
     digests: tuple[DigestConfig, ...] = ()
     web: WebConfig = WebConfig()
@@ -324,8 +351,12 @@ def _content(root: Path, data: Any) -> ContentConfig:
     categories = s.get("categories", str, "tags")
     if categories not in ("tags", "ignore"):
         raise ConfigError(f"config: content.categories = {categories!r}: expected 'tags' or 'ignore'")
-    result = ContentConfig(folder=_folder(root, s, "folder", "content"), categories=categories)
-    s.finish({"folder", "categories"})
+    result = ContentConfig(
+        folder=_folder(root, s, "folder", "content"),
+        categories=categories,
+        max_post_mb=_number(s, "max_post_mb", 5.0, minimum=0.001),
+    )
+    s.finish({"folder", "categories", "max_post_mb"})
     return result
 
 
@@ -349,6 +380,33 @@ def _feeds(root: Path, data: Any) -> FeedsConfig:
         authors=s.get("authors", bool, False),
     )
     s.finish({"folder", "url_path", "formats", "max_items", "full_content", "site", "tags", "authors"})
+    return result
+
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _tags(data: Any) -> TagsConfig:
+    """[tags]: slugs = {name = slug} keeps a feed URL through a rename; names = {slug or name = display name}."""
+    s = _Section(data, "tags")
+    slugs = _Section(s.get("slugs", dict, {}, what='a table such as { "C++" = "cpp" }'), "tags.slugs")
+    pinned = []
+    for name, slug in slugs.data.items():
+        if not isinstance(slug, str) or not _SLUG.fullmatch(slug) or len(slug) > SLUG_BYTES:
+            raise ConfigError(
+                f"config: tags.slugs.{name!r} = {slug!r}: expected lower-case letters, digits and single hyphens, "
+                f"at most {SLUG_BYTES} characters"
+            )
+        pinned.append((name.strip().casefold(), slug))
+    partial = TagsConfig(slugs=tuple(pinned))
+    names = _Section(s.get("names", dict, {}, what='a table such as { "cpp" = "C++" }'), "tags.names")
+    shown = []
+    for key, name in names.data.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"config: tags.names.{key!r} = {name!r}: expected the tag's display name")
+        shown.append((key if _SLUG.fullmatch(key) else partial.slug(key), name.strip()))
+    result = TagsConfig(slugs=partial.slugs, names=tuple(shown), max_per_post=_count(s, "max_per_post", 50, 1))
+    s.finish({"slugs", "names", "max_per_post"})
     return result
 
 
@@ -445,7 +503,7 @@ def _when(s: _Section, schedule: str) -> tuple[int | None, int | None]:
     return None, None
 
 
-def _digest(data: Any, index: int, site: SiteConfig) -> DigestConfig:
+def _digest(data: Any, index: int, site: SiteConfig, tag_config: TagsConfig) -> DigestConfig:
     s = _Section(data, f"digests[{index}]")
     name = s.get("name", str, what="a short lower-case name such as 'weekly'")
     if not _DIGEST_NAME.match(name):
@@ -486,7 +544,7 @@ def _digest(data: Any, index: int, site: SiteConfig) -> DigestConfig:
         from_address=_mailbox(s, "from_address", ...),
         weekday=weekday,
         day_of_month=day_of_month,
-        tags=None if tags == "subscriber" else tuple(dict.fromkeys(slugify(t) for t in tags)),
+        tags=None if tags == "subscriber" else tuple(dict.fromkeys(tag_config.slug(t) for t in tags)),
         min_items=min_items,
         max_items=max_items,
         reply_to=_mailbox(s, "reply_to", None),
@@ -498,8 +556,8 @@ def _digest(data: Any, index: int, site: SiteConfig) -> DigestConfig:
     return result
 
 
-def _digests(data: list[Any], site: SiteConfig) -> tuple[DigestConfig, ...]:
-    digests = tuple(_digest(item, number, site) for number, item in enumerate(data))
+def _digests(data: list[Any], site: SiteConfig, tag_config: TagsConfig) -> tuple[DigestConfig, ...]:
+    digests = tuple(_digest(item, number, site, tag_config) for number, item in enumerate(data))
     names = [d.name for d in digests]
     for name in names:
         if names.count(name) > 1:
@@ -614,14 +672,16 @@ def load_config(path: Path) -> Config:
             + ", ".join(f"[{s}]" for s in _SECTIONS)
         )
     site = _site(top.get("site", dict, what="a [site] table"))
+    tag_config = _tags(top.get("tags", dict, {}))
     return Config(
         root=root,
         site=site,
         content=_content(root, top.get("content", dict, {})),
         feeds=_feeds(root, top.get("feeds", dict, {})),
         state=_state(root, top.get("state", dict, {})),
+        tags=tag_config,
         smtp=_smtp(top.get("smtp", dict, {})),
-        digests=_digests(top.get("digests", list, [], what="an array of [[digests]] tables"), site),
+        digests=_digests(top.get("digests", list, [], what="an array of [[digests]] tables"), site, tag_config),
         web=_web(top.get("web", dict, {}), site),
         run=_run(top.get("run", dict, {})),
         bounces=_bounces(root, top.get("bounces", dict, None)),

@@ -12,6 +12,7 @@ import hashlib
 import html
 import re
 import tomllib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -65,7 +66,10 @@ _INLINE = frozenset(
         "var",
     ]
 )
-_INLINE_MARKUP = re.compile(r"</?(?:" + "|".join(sorted(_INLINE)) + r")\b[^<>]*>", re.I)
+# Anything that may start a tag, up to its end or the end of the text (PHP's strip_tags, which
+# WordPress's feeds use for titles): plain text carries no markup for a validator to flag.
+_ANY_TAG = re.compile(r"<[A-Za-z/!?][^>]*(?:>|$)")
+_END_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*\s*>")  # feed validators take one in text for markup
 # Whitespace runs other than a single space (ASCII only: a no-break space is the author's choice).
 _SPACE = re.compile(r"[\t\n\r\f\v][ \t\n\r\f\v]*| [ \t\n\r\f\v]+")
 SUMMARY_LENGTH = 300
@@ -172,8 +176,15 @@ def clean_text(text: str) -> str:
     return (_XML_ILLEGAL_ASCII if text.isascii() else _XML_ILLEGAL).sub("", text)
 
 
-def sanitize_html(body: str, base_url: str) -> str:
-    """Remove anything executable and make every link and image URL absolute against base_url."""
+def sanitize_html(body: str, base_url: str, notes: list[str] | None = None) -> str:
+    """Remove anything executable and make every link and image URL absolute against base_url.
+
+    Elements nested deeper than MAX_NESTING are left out (their text stays), with a note in
+    ``notes``: the sanitiser's time grows with the square of the depth.
+    """
+    body, dropped = _cap_nesting(body)
+    if dropped and notes is not None:
+        notes.append(f"HTML nested deeper than {MAX_NESTING} levels: {dropped} deeper tags left out")
 
     def absolute(match: re.Match[str]) -> str:
         return f'{match.group(1)}="{html.escape(join_url(base_url, html.unescape(match.group(2)).strip()))}"'
@@ -182,6 +193,51 @@ def sanitize_html(body: str, base_url: str) -> str:
         return _URL_ATTRIBUTE.sub(absolute, match.group(0))
 
     return _RELATIVE_URL_TAG.sub(in_tag, _cleaner.clean(_defuse_unclosed(body)))
+
+
+MAX_NESTING = 100  # browsers stop at a few hundred; no real post comes near
+# Elements that never nest: void ones, and those whose end tag is optional (an open <p> or
+# <li> is closed by the next one, so counting them would see depth where there is none).
+_FLAT = frozenset(
+    ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
+     "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot", "option", "optgroup", "rb", "rt", "rp",
+     "rtc", "colgroup", "caption"]
+)  # fmt: skip
+_TAG_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)[^>]*>")
+
+
+def _cap_nesting(body: str) -> tuple[str, int]:
+    """The HTML without the start and end tags of elements deeper than MAX_NESTING; how many
+    tags went. One pass: linear in the text, whatever its depth."""
+    if body.count("<") <= MAX_NESTING:
+        return body, 0
+    open_names: list[str] = []
+    deeper: Counter[str] = Counter()  # elements left out, by name, still open
+    cuts: list[tuple[int, int]] = []
+    for match in _TAG_TOKEN.finditer(body):
+        name = match.group(2).lower()
+        if name in _FLAT or match.group(0).endswith("/>"):
+            continue
+        if not match.group(1):
+            if len(open_names) < MAX_NESTING:
+                open_names.append(name)
+                continue
+            deeper[name] += 1
+        elif deeper[name]:  # the innermost elements close first: those left out
+            deeper[name] -= 1
+        else:
+            if name in open_names:
+                del open_names[len(open_names) - 1 - open_names[::-1].index(name) :]
+            continue
+        cuts.append(match.span())
+    if not cuts:
+        return body, 0
+    parts, start = [], 0
+    for begin, end in cuts:
+        parts.append(body[start:begin])
+        start = end
+    parts.append(body[start:])
+    return "".join(parts), len(cuts)
 
 
 def join_url(base_url: str, url: str) -> str:
@@ -201,7 +257,7 @@ def _defuse_unclosed(body: str) -> str:
 
     def defuse(match: re.Match[str]) -> str:
         name = match.group(1)
-        following = re.search(rf"</{name}\s*>|</p>|<{name}\b", body[match.end() :], re.I)
+        following = re.compile(rf"</{name}\s*>|</p>|<{name}\b", re.I).search(body, match.end())
         closed = following is not None and following.group(0).lower().startswith(f"</{name.lower()}")
         return match.group(0) if closed else "&lt;" + match.group(0)[1:]
 
@@ -209,11 +265,14 @@ def _defuse_unclosed(body: str) -> str:
 
 
 def plain_text(text: str) -> str:
-    """Titles, tags, names and summaries are text: inline HTML tags go, entities become
-    characters (as Hugo, Jekyll and WordPress users write them), whitespace collapses."""
+    """Titles, tags, names and summaries are text: HTML tags go (``<script>x</script> Arms``
+    -> ``x Arms``, as WordPress's feeds strip them), entities become characters (as Hugo,
+    Jekyll and WordPress users write them: ``&lt;html&gt;`` stays as the text ``<html>``,
+    but an escaped end tag goes too), whitespace collapses."""
     if text.isprintable() and "<" not in text and "&" not in text and "  " not in text:
         return text.strip()  # nothing to remove, decode or collapse: most names and titles
-    return _SPACE.sub(" ", clean_text(html.unescape(_INLINE_MARKUP.sub("", clean_text(text))))).strip()
+    text = clean_text(html.unescape(_ANY_TAG.sub("", clean_text(text))))
+    return _SPACE.sub(" ", _END_TAG.sub("", text) if "</" in text else text).strip()
 
 
 def html_to_text(fragment: str) -> str:
@@ -334,14 +393,18 @@ def _authors(fields: _Fields, default: Author) -> tuple[Author, ...]:
     return tuple(unique) or (default,)
 
 
-def _tags(fields: _Fields, categories: str) -> tuple[Tag, ...]:
-    keys = ("tags", "tag", "keywords") + (("categories", "category") if categories == "tags" else ())
+def _tags(fields: _Fields, config: Config, notes: list[str]) -> tuple[Tag, ...]:
+    """The post's tags, at most tags.max_per_post: each tag feed lists all of its posts' tags."""
+    keys = ("tags", "tag", "keywords") + (("categories", "category") if config.content.categories == "tags" else ())
     names: dict[str, Tag] = {}  # one per spelling, case aside; publish merges spellings sharing a slug
     for key in keys:
         if fields.meta.get(key) not in (None, ""):
             for name in _string_list(fields, key, fields.meta[key]):
                 names.setdefault(name.casefold(), Tag(name))
-    return tuple(names.values())
+    limit = config.tags.max_per_post
+    if len(names) > limit:
+        notes.append(f"{len(names)} tags; only the first {limit} are kept (tags.max_per_post)")
+    return tuple(names.values())[:limit]
 
 
 def _parse_date_text(text: str) -> datetime | None:
@@ -408,11 +471,13 @@ def _draft(fields: _Fields) -> bool:
     return isinstance(status, str) and status.strip().lower() in ("draft", "hidden")
 
 
-def parse_post(text: str, source: str, config: Config) -> Post:
+def parse_post(text: str, source: str, config: Config, notes: list[str] | None = None) -> Post:
     """One post file's text -> a Post; raises BadPost naming the line when it can.
 
-    ``source`` is the file's path below the content folder, with "/" separators.
+    ``source`` is the file's path below the content folder, with "/" separators. What
+    had to be left out to publish the post is said in ``notes`` (each line naming the file).
     """
+    said: list[str] = []
     text = clean_text(text.removeprefix("\ufeff").replace("\r\n", "\n"))
     meta, body = split_front_matter(text)
     fields = _Fields(meta, text)
@@ -436,20 +501,20 @@ def parse_post(text: str, source: str, config: Config) -> Post:
         )
     )
     # clean_text again: character references (&#1;) become characters only here
-    body_html = clean_text(sanitize_html(render_markdown(body), url))
+    body_html = clean_text(sanitize_html(render_markdown(body), url, said))
     found = fields.first("summary", "description", "excerpt")
     # An entry needs some text: a post with neither body nor summary is summed up by its title.
     summary = (plain_text(str(found[1])) if found else "") or summarize(body_html) or title
     found = fields.first("id", "guid")
     post_id = clean_text(str(found[1])).strip() if found else f"tag:{config.site.domain},{local:%Y-%m-%d}:{slug}"
-    return Post(
+    post = Post(
         id=post_id,
         slug=slug,
         title=title,
         published=published,
         updated=updated,
         authors=_authors(fields, config.site.author),
-        tags=_tags(fields, config.content.categories),
+        tags=_tags(fields, config, said),
         summary=summary,
         html=body_html,
         url=url,
@@ -457,6 +522,9 @@ def parse_post(text: str, source: str, config: Config) -> Post:
         draft=_draft(fields),
         revision=hashlib.sha256(text.encode()).hexdigest()[:20],
     )
+    if notes is not None:
+        notes += (f"{display_path(config, source)}: {note}" for note in said)
+    return post
 
 
 def decode(raw: bytes) -> str:
@@ -468,9 +536,9 @@ def decode(raw: bytes) -> str:
         raise BadPost(f"not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8", line) from None
 
 
-def read_post(source: str, raw: bytes, config: Config) -> Post | ContentProblem:
-    """A post, or the problem that stops this file from being one."""
+def read_post(source: str, raw: bytes, config: Config, notes: list[str] | None = None) -> Post | ContentProblem:
+    """A post, or the problem that stops this file from being one; see parse_post for ``notes``."""
     try:
-        return parse_post(decode(raw), source, config)
+        return parse_post(decode(raw), source, config, notes)
     except BadPost as exc:
         return ContentProblem(display_path(config, source), str(exc), exc.line)

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def quote_path(path: object) -> str:
+    """A file name as every message shows it: as it is when printable, else quoted with
+    escapes, so that a newline or a control character in a name cannot forge a line."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
 class PublisherError(Exception):
     """A problem the user can fix; shown as a message, never as a traceback."""
 

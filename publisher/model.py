@@ -30,6 +30,28 @@ def slugify(text: str) -> str:
     return "x-" + hashlib.sha1(text.casefold().encode()).hexdigest()[:10]
 
 
+SLUG_BYTES = 80  # a tag's or author's slug names a folder: well under any file system's 255
+# Symbols that tell names apart: C, C++ and C#; .NET and NET. "+" anywhere; "#" or "♯"
+# closing a word (C#, F#; not #hashtag); "." opening a word (.NET; not ASP.NET or 1.5).
+_MEANINGFUL = re.compile(r"\+|(?<=[A-Za-z0-9])[#♯](?![A-Za-z0-9])|(?<![A-Za-z0-9.])\.(?=[A-Za-z])")
+_SYMBOL_WORDS = {"+": " plus ", "#": " sharp", "♯": " sharp", ".": " dot"}
+
+
+@functools.cache
+def name_slug(name: str) -> str:
+    """The slug of a tag or author name: its feed folder and URL, stable across publishes.
+
+    As slugify, but symbols that carry meaning become words (``C++`` -> ``c-plus-plus``,
+    ``C#`` -> ``c-sharp``, ``.NET`` -> ``dotnet``), and a slug longer than SLUG_BYTES is
+    cut and ends in a hash of the whole slug, so two long names sharing a prefix stay apart.
+    """
+    slug = slugify(_MEANINGFUL.sub(lambda m: _SYMBOL_WORDS[m.group(0)], name))
+    if len(slug) <= SLUG_BYTES:
+        return slug
+    digest = hashlib.sha1(slug.encode()).hexdigest()[:10]
+    return slug[: SLUG_BYTES - len(digest) - 1].rstrip("-") + "-" + digest
+
+
 @dataclass(frozen=True, order=True)
 class Author:
     """A post author; the e-mail is optional and only used where a format wants one."""
@@ -39,18 +61,23 @@ class Author:
 
     @functools.cached_property
     def slug(self) -> str:
-        return slugify(self.name)
+        return name_slug(self.name)
 
 
 @dataclass(frozen=True, order=True)
 class Tag:
-    """A tag keeps the spelling the author chose; its slug is its identity."""
+    """A tag keeps the spelling the author chose; its slug is its identity.
+
+    ``pinned``: the slug the site's config gives this tag when it is not the one its
+    name gives (an old feed URL kept through a rename).
+    """
 
     name: str
+    pinned: str = ""
 
     @functools.cached_property  # planning 2,000 feeds asks a tag for its slug over 100,000 times
     def slug(self) -> str:
-        return slugify(self.name)
+        return self.pinned or name_slug(self.name)
 
 
 @dataclass(frozen=True, slots=True)  # slots: a large site holds 10,000s of them

@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
 from pathlib import Path
+from stat import S_ISREG
+from typing import Any
 
 from . import __version__
-from .config import FEED_FORMATS, Config
-from .errors import ConfigError, ContentError, ContentProblem, OutputError
+from .config import FEED_FORMATS, Config, TagsConfig
+from .errors import ConfigError, ContentError, ContentProblem, OutputError, quote_path
 from .feedspec import FeedSpec, author_spec, site_spec, tag_spec
-from .model import Author, Post, Tag, slugify
+from .model import Author, Post, Tag, name_slug, slugify
 from .sources import SourceFile, content_files, display_path
 from .store import POST_FORMAT, CachedFile, FeedRecord, Store, damaged
 
@@ -62,14 +64,14 @@ def write_temporary(path: Path, data: bytes) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}; expected a writable folder") from None
+        raise OutputError(f"cannot write {quote_path(path)}: {exc.strerror}; expected a writable folder") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.chmod(tmp, 0o644)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        raise OutputError(f"cannot write {quote_path(path)}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -97,15 +99,16 @@ PARALLEL_THRESHOLD = 256  # changed files above which parsing is spread over eve
 
 
 def _content_key(config: Config) -> str:
-    return _fingerprint(config.site, config.content, __version__, POST_FORMAT)
+    return _fingerprint(config.site, config.content, config.tags, __version__, POST_FORMAT)
 
 
 def _parse(
     config: Config, todo: list[SourceFile], stale: dict[str, CachedFile], progress: Progress | None = None
-) -> Iterator[tuple[SourceFile, str, Post | ContentProblem | None]]:
+) -> Iterator[tuple[SourceFile, str, Post | ContentProblem | None, list[str]]]:
     """Read changed files and parse those whose bytes did change (a checkout touches every
     file's time, not its text; None stands for the indexed result of such a file), in order
-    and as they come; a large batch is read, hashed and parsed on every core."""
+    and as they come, each with its notes (what had to be left out); a large batch is read,
+    hashed and parsed on every core."""
     known = [stale[f.rel].sha256 if f.rel in stale else None for f in todo]
     if len(todo) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
         for f, sha in zip(todo, known, strict=True):
@@ -186,18 +189,51 @@ def _noting_stops() -> Iterator[_Stops]:
             signal.signal(sig, handler)
 
 
-def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, Post | ContentProblem | None]:
-    """(sha256, post or problem) of one file; None in place of the post when its bytes hash to known_sha."""
+def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, Post | ContentProblem | None, list[str]]:
+    """(sha256, post or problem, notes) of one file; None in place of the post when its bytes
+    hash to known_sha."""
+    notes: list[str] = []
     try:
-        raw = (config.content.folder / rel).read_bytes()
-    except OSError as exc:
-        return "", ContentProblem(display_path(config, rel), f"cannot read: {exc.strerror}")
+        raw = _read_post_file(config, rel, notes)
+    except _Unreadable as exc:
+        return "", ContentProblem(display_path(config, rel), str(exc)), notes
     sha = hashlib.sha256(raw).hexdigest()
     if sha == known_sha:
-        return sha, None
+        return sha, None, notes
     from .content import read_post  # Markdown, YAML and nh3: only when a file is to be parsed
 
-    return sha, read_post(rel, raw, config)
+    return sha, read_post(rel, raw, config, notes), notes
+
+
+class _Unreadable(Exception):
+    """A content file that is not read: the message says why."""
+
+
+def _read_post_file(config: Config, rel: str, notes: list[str]) -> bytes:
+    """The bytes of a post file, if it is a regular file (or a link to one) no larger than
+    content.max_post_mb. Never blocks: a FIFO or a device is refused, not opened for good."""
+    path = config.content.folder / rel
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise _Unreadable(f"cannot read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        stat = os.fstat(fd)
+        if not S_ISREG(stat.st_mode):
+            raise _Unreadable("not a regular file (a FIFO, socket or device); expected a Markdown file")
+        limit = config.content.max_post_mb
+        if stat.st_size > limit * 1_000_000:
+            raise _Unreadable(
+                f"{stat.st_size / 1_000_000:.1f} MB, over the limit of {limit:g} MB (content.max_post_mb); "
+                "split the post or raise the limit"
+            )
+        raw = handle.read(int(limit * 1_000_000) + 1)  # a file that grew since: still no more than the limit
+    if len(raw) > limit * 1_000_000:
+        raise _Unreadable(f"over the limit of {limit:g} MB (content.max_post_mb); split the post or raise the limit")
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(config.root):
+        notes.append(f"{display_path(config, rel)}: a link to {quote_path(real)}, outside the site folder; published")
+    return raw
 
 
 def _utf8(name: str) -> bool:
@@ -211,8 +247,9 @@ def _utf8(name: str) -> bool:
 
 def scan(
     config: Config, store: Store, files: list[SourceFile], progress: Progress | None = None, *, html: bool = True
-) -> list[Post | ContentProblem]:
-    """Every content file as a Post or a problem, re-reading only files whose stat changed.
+) -> tuple[list[Post | ContentProblem], list[str]]:
+    """Every content file as a Post or a problem, re-reading only files whose stat changed;
+    and the notes of the files read (said once: an unchanged file is not read again).
 
     ``html=False``: posts come without their HTML (_write_feeds reads it from the index).
     """
@@ -236,11 +273,13 @@ def scan(
             if known:
                 stale[f.rel] = known
     unchanged: list[SourceFile] = []
+    notes: list[str] = []
 
     def parsed() -> Iterator[tuple[str, CachedFile]]:
         """Rows for the index as the files are parsed. Without ``html``, a post is kept here
         without its HTML once stored: a large site's bodies never sit in memory together."""
-        for f, sha, result in _parse(config, todo, stale, progress):
+        for f, sha, result, said in _parse(config, todo, stale, progress):
+            notes.extend(said)
             if result is None:
                 unchanged.append(f)
                 results[f.rel] = stale[f.rel].result
@@ -253,13 +292,15 @@ def scan(
     store.put_files(parsed())
     store.restat_files((f.rel, f.mtime_ns, f.size) for f in unchanged)
     store.forget_files(cached)
-    return [results[f.rel] for f in files]
+    return [results[f.rel] for f in files], notes
 
 
 def _source_files(config: Config) -> list[SourceFile]:
     folder = config.content.folder
     if not folder.is_dir():
-        raise ConfigError(f"config: content.folder: {folder} is not a folder; expected the folder holding the posts")
+        raise ConfigError(
+            f"config: content.folder: {quote_path(folder)} is not a folder; expected the folder holding the posts"
+        )
     return content_files(folder)
 
 
@@ -275,7 +316,8 @@ def _check_unique(posts: list[Post], config: Config) -> list[ContentProblem]:
                 problems.append(
                     ContentProblem(
                         display_path(config, post.source),
-                        f"same {what} {getattr(post, attribute)!r} as {other.source}; set a distinct 'slug' or 'id'",
+                        f"same {what} {getattr(post, attribute)!r} as {display_path(config, other.source)}; "
+                        "set a distinct 'slug' or 'id'",
                     )
                 )
     return problems
@@ -286,28 +328,53 @@ def _canonical_names(names: Counter[str]) -> str:
     return min(names, key=lambda name: (-names[name], name))
 
 
-def resolve_tags(posts: list[Post]) -> tuple[list[Post], list[str]]:
-    """Give every tag one display name per slug; warn when different words share a slug."""
+def resolve_tags(posts: list[Post], config: TagsConfig) -> tuple[list[Post], list[str]]:
+    """Give every tag one slug (pinned by the site, else its name's) and one display name per
+    slug; warn when different words share a slug the site did not pin."""
     spellings: dict[str, Counter[str]] = defaultdict(Counter)
     for name, count in Counter(t.name for post in posts for t in post.tags).items():
-        spellings[slugify(name)][name] = count
-    canonical = {slug: _canonical_names(names) for slug, names in spellings.items()}
+        spellings[config.slug(name)][name] = count
     warnings = [
         f"tags {', '.join(repr(n) for n in sorted(names))} share the slug '{slug}': merged into one feed"
         for slug, names in sorted(spellings.items())
-        if len({n.casefold() for n in names}) > 1
+        if len({n.casefold() for n in names}) > 1 and not config.is_pinned(slug)
     ]
-    renamed = {name for slug, names in spellings.items() for name in names if name != canonical[slug]}
-    if not renamed:  # the usual case: one spelling per tag
+    tags = {}
+    for slug, names in spellings.items():
+        shown = config.display.get(slug) or _canonical_names(names)
+        tags[slug] = Tag(shown, "" if name_slug(shown) == slug else slug)
+    renamed = {name: tags[slug] for slug, names in spellings.items() for name in names if Tag(name) != tags[slug]}
+    if not renamed:  # the usual case: one spelling per tag, and its own slug
         return posts, warnings
-    tags = {slug: Tag(name) for slug, name in canonical.items()}
     resolved = [
-        dataclasses.replace(post, tags=tuple(dict.fromkeys(tags[t.slug] for t in post.tags)))
+        dataclasses.replace(post, tags=tuple(dict.fromkeys(renamed.get(t.name, t) for t in post.tags)))
         if any(t.name in renamed for t in post.tags)
         else post
         for post in posts
     ]
     return resolved, warnings
+
+
+def _moved_tags(store: Store, posts: list[Post], records: dict[str, FeedRecord]) -> tuple[list[str], str]:
+    """Warnings for tags whose slug (so feed URL) is not the last publish's, and the map to remember.
+
+    Before the map was first kept, the last publish's slug of a name is what slugify gives
+    (the rule of earlier versions) when the ledger holds a feed in that folder.
+    """
+    now = {t.name.casefold(): t.slug for post in posts for t in post.tags}
+    known = store.get_meta("tag_slugs")
+    if known is not None:
+        before = json.loads(known)
+    else:
+        folders = {rel.rpartition("/")[0] for rel in records}
+        before = {name: slugify(name) for name in now if f"tags/{slugify(name)}" in folders}
+    warnings = [
+        f"tag {name!r} has the slug '{slug}', no longer '{before[name]}': its feed URL changed; "
+        f'to keep the old one, add [tags.slugs] {json.dumps(name)} = "{before[name]}" to config.toml'
+        for name, slug in sorted(now.items())
+        if before.get(name, slug) != slug
+    ]
+    return warnings, json.dumps(dict(sorted({**before, **now}.items())))
 
 
 def plan_feeds(config: Config, posts: list[Post]) -> list[tuple[FeedSpec, list[Post]]]:
@@ -347,8 +414,8 @@ def _equal_updated_warnings(plan: list[tuple[FeedSpec, list[Post]]]) -> list[str
             if other is not post and pair not in seen:
                 seen.add(pair)
                 warnings.append(
-                    f"{pair[0]} and {pair[1]} have the same time ({post.updated.isoformat()}); "
-                    "give one a time of day so feed readers can order them"
+                    f"{quote_path(pair[0])} and {quote_path(pair[1])} have the same time ({post.updated.isoformat()}); "
+                    "give one a different time so feed readers can order them"
                 )
     return warnings
 
@@ -368,7 +435,7 @@ def collect(
 
     ``html=False``: posts unchanged since the last publish come without their HTML.
     """
-    results = scan(config, store, files if files is not None else _source_files(config), progress, html=html)
+    results, notes = scan(config, store, files if files is not None else _source_files(config), progress, html=html)
     report.problems = [r for r in results if isinstance(r, ContentProblem)]
     posts = [r for r in results if isinstance(r, Post)]
     report.problems += _check_unique(posts, config)
@@ -382,7 +449,8 @@ def collect(
     report.next_change = min((p.published for p in posts if not p.draft and p.published > now), default=None)
     live = [p for p in posts if not p.draft and p.published <= now]
     report.newest_live = max((p.published for p in live), default=None)
-    live, report.warnings = resolve_tags(live)
+    live, merged = resolve_tags(live, config.tags)
+    report.warnings = notes + merged
     report.posts = len(live)
     return live
 
@@ -404,7 +472,7 @@ def indexed_posts(config: Config, now: datetime) -> list[Post]:
         cached = store.cached_files(html=False).values()
     posts = [c.result for c in cached if isinstance(c.result, Post)]
     live = [p for p in posts if not p.draft and p.published <= now]
-    return sorted(resolve_tags(live)[0], key=Post.sort_key)
+    return sorted(resolve_tags(live, config.tags)[0], key=Post.sort_key)
 
 
 def publish(
@@ -443,9 +511,10 @@ def publish(
         # so neither an edit nor a full publish holds every post's body.
         live = collect(config, store, now, report, keep_going=keep_going, files=files, progress=progress, html=False)
         plan = plan_feeds(config, live)
+        moved, slugs = _moved_tags(store, live, records)
         live_ids = [p.id for p in live]
         del live  # posts in no feed (and their HTML) need not outlive the plan
-        report.warnings += _equal_updated_warnings(plan)
+        report.warnings += moved + _equal_updated_warnings(plan)
         wanted: set[str] = set()
         jobs: list[FeedJob] = []
         for spec, feed_posts in plan:
@@ -487,8 +556,12 @@ def publish(
         if record:
             numbered = store.published_ids()
             store.record_published((post_id for post_id in live_ids if post_id not in numbered), now)
+            if store.get_meta("tag_slugs") != slugs:
+                store.set_meta("tag_slugs", slugs)
+        said = set() if force else set(_last_publish(store).get("warnings", ()))
         if not report.problems:
             _remember(store, inputs, report)
+        report.warnings = [w for w in report.warnings if w not in said]  # each said once, until it changes
     report.seconds = time.perf_counter() - started
     return report
 
@@ -565,10 +638,9 @@ def _unchanged_since_last_time(
     published is dated after ``now``, as after a publish ``--now`` in the future),
     and every feed file is as written.
     """
-    text = store.get_meta("last_publish")
-    if text is None:
+    last = _last_publish(store)
+    if not last:
         return None
-    last = json.loads(text)
     if last.get("inputs") != inputs or "newest_live" not in last:  # changed, or written by an older publisher
         return None
     due = last["next_change"] is not None and datetime.fromisoformat(last["next_change"]) <= now
@@ -578,9 +650,13 @@ def _unchanged_since_last_time(
     if not all(_same_stat(out / rel, record) for rel, record in records.items()):
         return None
     posts, drafts, scheduled = last["counts"]
-    return PublishReport(
-        posts=posts, drafts=drafts, scheduled=scheduled, unchanged=len(records), warnings=last["warnings"]
-    )
+    return PublishReport(posts=posts, drafts=drafts, scheduled=scheduled, unchanged=len(records))  # warnings: said
+
+
+def _last_publish(store: Store) -> dict[str, Any]:
+    """What the last clean publish noted (see _remember); empty before the first."""
+    text = store.get_meta("last_publish")
+    return json.loads(text) if text else {}
 
 
 def _same_stat(path: Path, record: FeedRecord) -> bool:

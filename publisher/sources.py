@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .config import Config
+from .errors import quote_path
 
 
 class SourceFile(NamedTuple):
@@ -46,6 +47,7 @@ def content_files(folder: Path) -> list[SourceFile]:
 
 
 def display_path(config: Config, source: str) -> str:
-    """How messages name a content file: relative to the site folder when it is inside it."""
+    """How messages name a content file: relative to the site folder when it is inside it, quoted
+    when its name holds a character that is not printable."""
     path = config.content.folder / source
-    return str(path.relative_to(config.root) if path.is_relative_to(config.root) else path)
+    return quote_path(path.relative_to(config.root) if path.is_relative_to(config.root) else path)

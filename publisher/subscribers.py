@@ -17,7 +17,7 @@ from typing import TextIO
 
 from .addresses import normalize_address
 from .errors import SubscriberError
-from .model import SUBSCRIBER_STATUSES, Post, Subscriber, slugify
+from .model import SUBSCRIBER_STATUSES, Post, Subscriber, name_slug
 from .store import Store
 from .tokens import check_token, token_subscriber
 
@@ -50,7 +50,7 @@ def unknown_tags(subscribers: Iterable[Subscriber], posts: Iterable[Post]) -> li
 
 def tag_slugs(names: Iterable[str]) -> tuple[str, ...] | None:
     """Tag names as given by a person -> unique slugs; no tags at all means every tag (None)."""
-    slugs = tuple(dict.fromkeys(slugify(n) for n in names if n.strip()))
+    slugs = tuple(dict.fromkeys(name_slug(n) for n in names if n.strip()))
     return slugs or None
 
 

@@ -7,8 +7,10 @@ rules it applies (class names from its logging.py) and fail where it would warn.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from html.entities import name2codepoint
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -16,48 +18,147 @@ from lxml import etree
 ATOM = "{http://www.w3.org/2005/Atom}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
+# Every HTML element name, current and obsolete: the validator takes an end tag of any of
+# them in a text construct for markup (ContainsHTML, ContainsUndeclaredHTML).
 HTML_TAGS = frozenset(
     [
         "a",
         "abbr",
+        "acronym",
+        "address",
+        "applet",
+        "area",
+        "article",
+        "aside",
+        "audio",
         "b",
+        "base",
+        "basefont",
+        "bdi",
+        "bdo",
+        "big",
+        "blink",
         "blockquote",
+        "body",
         "br",
+        "button",
+        "canvas",
+        "caption",
+        "center",
+        "cite",
         "code",
+        "col",
+        "colgroup",
+        "data",
+        "datalist",
         "dd",
+        "del",
+        "details",
+        "dfn",
+        "dialog",
+        "dir",
         "div",
         "dl",
         "dt",
         "em",
+        "embed",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "font",
+        "footer",
+        "form",
+        "frame",
+        "frameset",
         "h1",
         "h2",
         "h3",
         "h4",
         "h5",
         "h6",
+        "head",
+        "header",
+        "hgroup",
         "hr",
+        "html",
         "i",
+        "iframe",
         "img",
+        "input",
+        "ins",
+        "isindex",
+        "kbd",
+        "keygen",
+        "label",
+        "legend",
         "li",
+        "link",
+        "listing",
+        "main",
+        "map",
+        "mark",
+        "marquee",
+        "menu",
+        "menuitem",
+        "meta",
+        "meter",
+        "nav",
+        "nobr",
+        "noembed",
+        "noframes",
+        "noscript",
+        "object",
         "ol",
+        "optgroup",
+        "option",
+        "output",
         "p",
+        "param",
+        "picture",
+        "plaintext",
         "pre",
+        "progress",
         "q",
+        "rb",
+        "rp",
+        "rt",
+        "rtc",
+        "ruby",
         "s",
+        "samp",
+        "script",
+        "search",
+        "section",
+        "select",
+        "slot",
         "small",
+        "source",
         "span",
+        "strike",
         "strong",
+        "style",
         "sub",
+        "summary",
         "sup",
         "table",
+        "tbody",
         "td",
+        "template",
+        "textarea",
+        "tfoot",
         "th",
+        "thead",
+        "time",
+        "title",
         "tr",
+        "track",
+        "tt",
         "u",
         "ul",
-        "script",
-        "style",
-        "iframe",
+        "var",
+        "video",
+        "wbr",
+        "xmp",
     ]
 )
 _END_TAG = re.compile(r"</(\w+)>")
@@ -139,4 +240,14 @@ def lint_rss(data: bytes, url: str) -> list[str]:
         problems += [p for c in item.findall(f"{DC}creator") for p in _plain_text(c.text, "dc:creator")]
         problems += _html(item.findtext("description"), f"item {n} description", rss=True)
         problems += _html(item.findtext(f"{CONTENT}encoded"), f"item {n} content:encoded", rss=True)
+    return problems
+
+
+def lint_feeds(folder: Path, feed_url: Callable[[str], str]) -> list[str]:
+    """Every rule above over every feed under ``folder``; ``feed_url`` maps a feed's path there to its URL."""
+    problems = []
+    for path in sorted(folder.rglob("*.xml")):
+        rel = path.relative_to(folder).as_posix()
+        lint = lint_atom if path.name == "atom.xml" else lint_rss
+        problems += [f"{rel}: {p}" for p in lint(path.read_bytes(), feed_url(rel))]
     return problems

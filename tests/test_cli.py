@@ -30,7 +30,7 @@ def test_init_then_publish_from_inside_the_site(tmp_path: Path, capsys: pytest.C
     os.chdir(site / "content" / "drafts")  # the nearest config.toml above is found
     assert run(["publish", "--now", NOW.isoformat()]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("1 posts; 4 feeds: 4 written, 0 unchanged, 0 removed (")
+    assert out.startswith("1 post; 4 feeds: 4 written, 0 unchanged, 0 removed (")
     assert (site / "feeds" / "tags" / "news" / "rss.xml").exists()
     assert run(["init", str(site)]) == 1
     assert "already exists; nothing was changed" in capsys.readouterr().err
@@ -58,7 +58,7 @@ def test_broken_post_exit_code_and_message(site: Site, capsys: pytest.CaptureFix
     assert run(["--site", str(site.root), "publish", "--keep-going"]) == 1
     captured = capsys.readouterr()
     assert "error: content/b.md:3:" in captured.err
-    assert captured.out.startswith("1 posts; 4 feeds: 4 written")
+    assert captured.out.startswith("1 post; 4 feeds: 4 written")
 
 
 def test_installed_console_script_runs(site: Site) -> None:
@@ -71,7 +71,7 @@ def test_installed_console_script_runs(site: Site) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "1 posts; 4 feeds: 4 written" in result.stdout
+    assert "1 post; 4 feeds: 4 written" in result.stdout
     bad = subprocess.run([str(script), "--site", str(site.root / "missing"), "publish"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
@@ -95,3 +95,18 @@ def test_init_writes_every_section_ready_to_uncomment(tmp_path: Path) -> None:
     subject = jinja2.Template(config.digests[0].subject)
     assert subject.render(site={"title": "S"}, posts=[1]) == "S: 1 new post"
     assert subject.render(site={"title": "S"}, posts=[1, 2]) == "S: 2 new posts"
+
+
+def test_publish_summary_counts_in_words_quiet_and_preview(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    site.post("a.md", "title: A\ndate: 2012-01-01")
+    site.post("b.md", "title: B\ndate: 2012-01-01")  # the same time as A: a warning
+    site.post("c.md", "title: C\ndate: 2012-01-02\ndraft: true")
+    assert run(["--site", str(site.root), "publish", "-q"]) == 0
+    assert capsys.readouterr() == ("", "")  # errors only
+    site.post("d.md", "title: D\ndate: 2999-01-01")
+    assert run(["--site", str(site.root), "publish", "--now", "2999-06-01T00:00:00+00:00"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 posts, 1 draft; 4 feeds: ")
+    assert out.endswith(" s) (preview: nothing recorded)\n")
+    assert run(["--site", str(site.root), "publish", "--now", NOW.isoformat()]) == 0
+    assert capsys.readouterr().out.startswith("2 posts, 1 draft, 1 scheduled; 4 feeds: ")
