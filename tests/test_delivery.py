@@ -174,7 +174,7 @@ def test_hostile_post_cannot_inject_headers_or_script(tmp_path: Path, secret: by
         )
         site.post(
             "evil.md",
-            'title: "Hello\\r\\nBcc: victim@example.org\\r\\n\\r\\n<script>alert(1)</script>"\ndate: 2026-11-26',
+            'title: "Hello\\r\\nBcc: victim@example.org\\r\\n\\r\\n&lt;script&gt;alert(1)"\ndate: 2026-11-26',
             '<script>alert("body")</script>\n\n<img src="x.png" onerror="alert(2)">\n\n'
             '<a href="javascript:alert(3)">click</a> <a href="/ok/">fine</a>',
         )
