@@ -13,7 +13,7 @@ from xml.parsers.expat import errors as expat_errors
 
 from ..content import sanitize_html
 from ..errors import ImportFailed
-from ..model import slugify
+from ..model import name_slug, slugify
 
 SLUG_LENGTH = 80  # keeps "YYYY-MM-DD-slug.md" well under every file system's name limit
 
@@ -176,5 +176,5 @@ def merge_tags(*groups: Iterable[str]) -> tuple[str, ...]:
     """Tags in order, one per slug: the first spelling wins, as publish would merge them anyway."""
     by_slug: dict[str, str] = {}
     for name in itertools.chain(*groups):
-        by_slug.setdefault(slugify(name), name)
+        by_slug.setdefault(name_slug(name), name)
     return tuple(by_slug.values())
