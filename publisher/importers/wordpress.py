@@ -200,9 +200,11 @@ def _terms(item: ET.Element) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _title(item: ET.Element) -> str:
-    """The title as text: inline markup goes and entities become characters, but a word in
-    angle brackets ("some &lt;html&gt; entities" in the export) is a word, not a tag."""
-    return plain_text(_text(item, "title"))
+    """The title as text: entities become characters, and a word in angle brackets ("some
+    &lt;html&gt; entities" in the export) is a word, not a tag. WordPress strips tags from
+    the titles it exports, so no angle bracket in one is markup: it is escaped before
+    plain_text, which drops tags."""
+    return plain_text(_text(item, "title").replace("<", "&lt;").replace(">", "&gt;"))
 
 
 def _post(item: ET.Element, wp: str, display_names: dict[str, str], config: Config) -> tuple[ImportedPost, int] | str:
