@@ -354,7 +354,7 @@ def _content(root: Path, data: Any) -> ContentConfig:
     result = ContentConfig(
         folder=_folder(root, s, "folder", "content"),
         categories=categories,
-        max_post_mb=_number(s, "max_post_mb", 5.0, minimum=0.001),
+        max_post_mb=_number(s, "max_post_mb", 5.0, minimum=0.001, maximum=1000),
     )
     s.finish({"folder", "categories", "max_post_mb"})
     return result
@@ -405,7 +405,7 @@ def _tags(data: Any) -> TagsConfig:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"config: tags.names.{key!r} = {name!r}: expected the tag's display name")
         shown.append((key if _SLUG.fullmatch(key) else partial.slug(key), name.strip()))
-    result = TagsConfig(slugs=partial.slugs, names=tuple(shown), max_per_post=_count(s, "max_per_post", 50, 1))
+    result = TagsConfig(slugs=partial.slugs, names=tuple(shown), max_per_post=_count(s, "max_per_post", 50, 1, 1000))
     s.finish({"slugs", "names", "max_per_post"})
     return result
 
