@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
 def quote_path(path: object) -> str:
-    """A file name as every message shows it: as it is when printable, else quoted with
-    escapes, so that a newline or a control character in a name cannot forge a line."""
+    """A file name as every message shows it: as it is when printable; bytes that are not
+    UTF-8 as ``\xe9``; else quoted with escapes, so that a newline or a control character
+    in a name cannot forge a line."""
     text = str(path)
+    if text.isprintable():
+        return text
+    text = os.fsencode(text).decode("utf-8", "backslashreplace")
     return text if text.isprintable() else repr(text)
 
 

@@ -262,8 +262,9 @@ def scan(
     stale: dict[str, CachedFile] = {}
     for f in files:
         if not _utf8(f.rel):  # the index cannot hold the name: report it and leave it out
-            shown = os.fsencode(display_path(config, f.rel)).decode("utf-8", "backslashreplace")
-            results[f.rel] = ContentProblem(shown, "the file name is not valid UTF-8; rename the file")
+            results[f.rel] = ContentProblem(
+                display_path(config, f.rel), "the file name is not valid UTF-8; rename the file"
+            )
             continue
         known = cached.pop(f.rel, None)
         if known and (known.mtime_ns, known.size) == (f.mtime_ns, f.size):
