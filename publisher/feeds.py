@@ -11,6 +11,7 @@ tests compare it with).
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 
 from feedgen.feed import FeedGenerator  # first: it loads the lxml.etree that feedgen.ext.dc needs
@@ -28,10 +29,22 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _text(value: str) -> str:
-    """Character data escaped as libxml2 escapes it."""
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _text(value: str, amp: str = "&amp;", lt: str = "&lt;") -> str:
+    """Character data escaped as libxml2 escapes it (or with other references for & and <)."""
+    value = value.replace("&", amp).replace("<", lt).replace(">", "&gt;")
     return value.replace("\r", "&#13;") if "\r" in value else value
+
+
+# Text that a feed validator would take for markup in RSS (which has no way to say "plain
+# text"): an end tag, a tag, or a character reference. The W3C validator's CharacterData
+# rule wants such text written with hexadecimal references, which every parser reads as text.
+_LOOKS_LIKE_MARKUP = re.compile(r"&#[x0-9]|<[/a-zA-Z]")
+
+
+def _rss_text(value: str) -> str:
+    """Plain text for an RSS element: as _text, but "&" and "<" as hexadecimal references
+    where the text looks like markup (a title such as "Why <b> is not bold")."""
+    return _text(value, "&#x26;", "&#x3C;") if _LOOKS_LIKE_MARKUP.search(value) else _text(value)
 
 
 def _attr(value: str) -> str:
@@ -75,11 +88,11 @@ def entry_xml(config: Config, post: Post) -> dict[str, bytes]:
         out["atom"] = "".join(parts).encode()
     if "rss" in config.feeds.formats:
         parts = [
-            f"    <item>\n      <title>{_text(post.title)}</title>\n      <link>{_text(post.url)}</link>\n",
+            f"    <item>\n      <title>{_rss_text(post.title)}</title>\n      <link>{_text(post.url)}</link>\n",
             f"      <description>{summary or content}</description>\n" if summary or content else "",
             f"      <content:encoded>{content}</content:encoded>\n" if summary and content else "",
             f'      <guid isPermaLink="false">{_text(post.id)}</guid>\n',
-            *(f'      <category domain="{scheme}">{_text(t.name)}</category>\n' for t in post.tags),
+            *(f'      <category domain="{scheme}">{_rss_text(t.name)}</category>\n' for t in post.tags),
             f"      <pubDate>{_rfc2822(published)}</pubDate>\n",
             *(f"      <dc:creator>{_text(a.name)}</dc:creator>\n" for a in post.authors),
             "    </item>\n",
@@ -106,9 +119,18 @@ def feed_head(config: Config, spec: FeedSpec, newest: datetime, fmt: str) -> Fee
     return fg
 
 
+def _rss_head(head: bytes, spec: FeedSpec) -> bytes:
+    """feedgen's RSS head with the channel's title and description escaped as _rss_text does."""
+    for tag, value in (("title", spec.title), ("description", spec.description)):
+        if _LOOKS_LIKE_MARKUP.search(value):
+            old, new = (f"<{tag}>{escape(value)}</{tag}>".encode() for escape in (_text, _rss_text))
+            head = head.replace(old, new, 1)
+    return head
+
+
 def render_feed(config: Config, spec: FeedSpec, entries: list[bytes], newest: datetime, fmt: str) -> bytes:
     """The bytes of one feed: its head from feedgen, then its entries (from entry_xml), newest first."""
     fg = feed_head(config, spec, newest, fmt)
-    head = fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True)
+    head = fg.atom_str(pretty=True) if fmt == "atom" else _rss_head(fg.rss_str(pretty=True), spec)
     cut = head.rindex(_ENTRIES_END[fmt])
     return b"".join([head[:cut], *entries, head[cut:]])

@@ -181,6 +181,18 @@ def _plain_text(value: str | None, where: str) -> list[str]:
     return problems
 
 
+_MARKUP_LIKE = re.compile(r"&#[x0-9]|<[/a-zA-Z]")
+
+
+def _character_data(element: etree._Element | None, lines: list[bytes], where: str) -> list[str]:
+    """CharacterData (RSS 2.0 plain text): text that reads as markup once decoded must be
+    written with hexadecimal references; the validator looks for "&#x" on the element's lines."""
+    if element is None or not _MARKUP_LIKE.search(element.text or ""):
+        return []
+    span = lines[element.sourceline - 1 : element.sourceline + (element.text or "").count("\n")]
+    return [] if any(b"&#x" in line for line in span) else [f"{where}: CharacterData {element.text!r}"]
+
+
 def _html(value: str | None, where: str, rss: bool) -> list[str]:
     """SecurityRisk(Attr), and in RSS ContainsRelRef: no scripts, handlers or relative links."""
     value = value or ""
@@ -221,7 +233,9 @@ def lint_atom(data: bytes, url: str) -> list[str]:
 
 def lint_rss(data: bytes, url: str) -> list[str]:
     channel = etree.fromstring(data).find("channel")
-    problems = []
+    lines = data.split(b"\n")
+    problems = _character_data(channel.find("title"), lines, "channel title")
+    problems += _character_data(channel.find("description"), lines, "channel description")
     selfs = [link.get("href") for link in channel.findall(f"{ATOM}link") if link.get("rel") == "self"]
     if selfs != [url]:
         problems.append(f"MissingAtomSelfLink / SelfDoesntMatchLocation: {selfs} != {url}")
@@ -236,7 +250,9 @@ def lint_rss(data: bytes, url: str) -> list[str]:
         if not _RFC822.match(date) or parsedate_to_datetime(date) is None:
             problems.append(f"item {n}: pubDate {date!r} is not strict RFC 2822")
         problems += _plain_text(item.findtext("title"), f"item {n} title")
+        problems += _character_data(item.find("title"), lines, f"item {n} title")
         problems += [p for c in item.findall("category") for p in _plain_text(c.text, "category")]
+        problems += [p for c in item.findall("category") for p in _character_data(c, lines, "category")]
         problems += [p for c in item.findall(f"{DC}creator") for p in _plain_text(c.text, "dc:creator")]
         problems += _html(item.findtext("description"), f"item {n} description", rss=True)
         problems += _html(item.findtext(f"{CONTENT}encoded"), f"item {n} content:encoded", rss=True)

@@ -10,9 +10,10 @@ import pytest
 from publisher.config import load_config
 from publisher.errors import ConfigError
 from publisher.model import SLUG_BYTES, Tag, name_slug
-from publisher.publish import publish
+from publisher.publish import live_posts, plan_feeds, publish
 
 from .conftest import BASE_CONFIG, NOW, Site
+from .feedcheck import assert_round_trip
 from .feedlint import lint_feeds
 
 LONG = "Small arms and light weapons " * 11  # 319 characters
@@ -134,3 +135,22 @@ def test_bad_tag_settings_are_one_line_errors(site: Site, table: str, message: s
     with pytest.raises(ConfigError) as caught:
         load_config(site.root / "config.toml")
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_text_that_reads_as_markup_is_hex_escaped_in_rss_and_round_trips(site: Site) -> None:
+    """ "some &lt;html&gt; entities" is text with angle brackets: RSS, which cannot say "plain
+    text", writes it with hexadecimal references (the validator's CharacterData rule)."""
+    site.post("a.md", 'title: "some &lt;html&gt; entities"\ndate: 2012-01-01\ntags: ["&lt;b&gt; tag", "a < b"]')
+    publish(site.config, NOW)
+    assert _lint(site) == []
+    rss = (site.feeds / "rss.xml").read_bytes()
+    assert b"<title>some &#x3C;html&gt; entities</title>" in rss
+    assert b">&#x3C;b&gt; tag</category>" in rss and b">a &lt; b</category>" in rss
+    tag_feed = (site.feeds / "tags" / "b-tag" / "rss.xml").read_bytes()
+    assert b"<title>Test Site: &#x3C;b&gt; tag</title>" in tag_feed
+    config = site.config
+    for spec, posts in plan_feeds(config, live_posts(config, NOW)):
+        for fmt in config.feeds.formats:
+            assert_round_trip(config, spec, fmt, posts)
+    (site.feeds / "rss.xml").write_bytes(rss.replace(b"&#x3C;html", b"&lt;html"))
+    assert _lint(site) == ["rss.xml: item 0 title: CharacterData 'some <html> entities'"]
