@@ -22,7 +22,6 @@ does), since sending it again would give every reader of a slow server two copie
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import enum
 import math
 import os
@@ -34,11 +33,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from typing import Any, Protocol
 
 from .addresses import parse_mailbox
 from .config import Config, DigestConfig, SmtpConfig
-from .digest import Render, Renderer, RunPlan, freeze_run, message_bytes, plan_run, wire_bytes
+from .digest import Render, Renderer, RunPlan, freeze_run, message_bytes, plan_run
 from .errors import ConfigError, DeliveryError
 from .locks import holding
 from .publish import Progress, live_posts
@@ -330,30 +329,126 @@ class _Throttle:
         self.next = now + self.interval
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One queued message as the sending pass sees it; ``item`` is the queue's own row."""
+
+    id: int
+    address: str
+    attempts: int
+    not_before: datetime | None
+    item: Any
+
+
+class Queue(Protocol):
+    """A table of messages to send (a digest's outbox, the confirmation e-mails) and how to record
+    what became of each; the recording methods run inside a transaction of the sending pass."""
+
+    def items(self) -> list[Outgoing]: ...
+    def refused(self, out: Outgoing) -> str | None: ...  # why not to send it at all (the reader left), or None
+    def envelope(self, out: Outgoing) -> tuple[str, bytes]: ...  # (envelope sender, message bytes)
+    def sent(self, out: Outgoing, when: datetime) -> None: ...
+    def retry(self, out: Outgoing, later: datetime, error: str) -> None: ...
+    def done(self, out: Outgoing, outcome: Outcome, error: str) -> None: ...  # failed, bounced or unknown
+
+
 def _record(
-    store: Store, item: OutboxItem, result: Result, report: DeliveryReport, smtp: SmtpConfig, now: datetime
+    store: Store, queue: Queue, out: Outgoing, result: Result, report: DeliveryReport, smtp: SmtpConfig, now: datetime
 ) -> None:
     """Commit what became of one message, and count it."""
-    address = item.fields["address"]
     outcome, detail = result.outcome, result.detail
-    if outcome is Outcome.WAIT and item.attempts + 1 > smtp.max_retries:
-        outcome, detail = Outcome.FAILED, f"{detail} (gave up after {item.attempts + 1} tries)"
+    if outcome is Outcome.WAIT and out.attempts + 1 > smtp.max_retries:
+        outcome, detail = Outcome.FAILED, f"{detail} (gave up after {out.attempts + 1} tries)"
     with store.transaction():
         if outcome is Outcome.SENT:
-            store.mark_sent(item, now)
+            queue.sent(out, now)
         elif outcome is Outcome.WAIT:
-            store.mark_retry(item, now + timedelta(seconds=smtp.retry_base_seconds * 2**item.attempts), detail)
+            queue.retry(out, now + timedelta(seconds=smtp.retry_base_seconds * 2**out.attempts), detail)
         else:
-            store.mark_done(item, outcome.value, detail)
-            if outcome is Outcome.BOUNCED:
-                store.set_subscriber_status(item.subscriber, "bounced")
+            queue.done(out, outcome, detail)
     if outcome is Outcome.SENT:
         report.sent += 1
         return
-    report.reasons[address] = detail
+    report.reasons[out.address] = detail
     {Outcome.BOUNCED: report.bounced, Outcome.FAILED: report.failed, Outcome.UNKNOWN: report.unknown}.get(
         outcome, []
-    ).append(address)
+    ).append(out.address)
+
+
+def deliver_queue(
+    smtp: SmtpConfig,
+    store: Store,
+    queue: Queue,
+    report: DeliveryReport,
+    *,
+    clock: Clock,
+    sleep: Sleep,
+    stopping: Stop = lambda: False,
+    progress: Progress | None = None,
+    label: str = "sending",
+) -> None:
+    """One pass over the queue's messages that are due, oldest first: each is sent, set to wait for a
+    retry, or marked bounced, failed or unknown. Nothing here waits for a retry. A server that cannot
+    be reached raises DeliveryError; what is left stays queued for the next pass."""
+    now = clock()
+    items = [i for i in queue.items() if i.not_before is None or i.not_before <= now]
+    if not items:
+        return
+    sender = Sender(smtp, clock, sleep)
+    show = progress if len(items) > PROGRESS_FROM else None
+    try:
+        for done, out in enumerate(items):
+            if show:
+                show(label, done, len(items))
+            if stopping():
+                break
+            why = queue.refused(out)
+            if why is not None:
+                _record(store, queue, out, Result(Outcome.FAILED, why), report, smtp, clock())
+                continue
+            envelope_from, data = queue.envelope(out)
+            _record(store, queue, out, sender.send(envelope_from, out.address, data), report, smtp, clock())
+    finally:
+        sender.close()
+
+
+class _DigestOutbox:
+    """The outbox rows of one digest; each message is built from its run's shared render."""
+
+    def __init__(self, config: Config, store: Store, digest: DigestConfig) -> None:
+        self.config, self.store, self.digest = config, store, digest
+        self.renders: dict[int, Render] = {}
+        self.envelope_from = parse_mailbox(digest.from_address)[1]
+
+    def items(self) -> list[Outgoing]:
+        return [
+            Outgoing(item.id, item.fields["address"], item.attempts, item.not_before, item)
+            for item in self.store.open_messages(self.digest.name)
+        ]
+
+    def refused(self, out: Outgoing) -> str | None:
+        status = out.item.subscriber_status
+        return None if status == "active" else f"not sent: the subscriber is {status or 'removed'}"
+
+    def envelope(self, out: Outgoing) -> tuple[str, bytes]:
+        item: OutboxItem = out.item
+        if item.body not in self.renders:
+            self.renders[item.body] = Render(*self.store.run_body(item.body))
+        render = self.renders[item.body]
+        return item.fields.get("return_path", self.envelope_from), message_bytes(
+            self.config, self.digest, item.slot, item.frozen, item.subscriber, render, item.fields
+        )
+
+    def sent(self, out: Outgoing, when: datetime) -> None:
+        self.store.mark_sent(out.item, when)
+
+    def retry(self, out: Outgoing, later: datetime, error: str) -> None:
+        self.store.mark_retry(out.item, later, error)
+
+    def done(self, out: Outgoing, outcome: Outcome, error: str) -> None:
+        self.store.mark_done(out.item, outcome.value, error)
+        if outcome is Outcome.BOUNCED:
+            self.store.set_subscriber_status(out.item.subscriber, "bounced")
 
 
 def deliver(
@@ -367,39 +462,16 @@ def deliver(
     stopping: Stop = lambda: False,
     progress: Progress | None = None,
 ) -> None:
-    """One pass over this digest's messages that are due, oldest first: each is sent, set to wait
-    for a retry, or marked bounced, failed or unknown. Nothing here waits for a retry. A server that
-    cannot be reached raises DeliveryError; what is left stays in the outbox for the next send."""
-    now = clock()
-    items = [i for i in store.open_messages(digest.name) if i.not_before is None or i.not_before <= now]
-    if not items:
-        return
-    sender = Sender(config.smtp, clock, sleep)
-    renders: dict[int, Render] = {}
-    envelope_from = parse_mailbox(digest.from_address)[1]
-    show = progress if len(items) > PROGRESS_FROM else None
+    """One pass over this digest's messages that are due (deliver_queue over its outbox)."""
+    outbox = _DigestOutbox(config, store, digest)
     try:
-        for done, item in enumerate(items):
-            if show:
-                show(f"{digest.name}: sending", done, len(items))
-            if stopping():
-                break
-            if item.subscriber_status != "active":
-                why = f"not sent: the subscriber is {item.subscriber_status or 'removed'}"
-                _record(store, item, Result(Outcome.FAILED, why), report, config.smtp, clock())
-                continue
-            if item.body not in renders:
-                renders[item.body] = Render(*store.run_body(item.body))
-            data = message_bytes(
-                config, digest, item.slot, item.frozen, item.subscriber, renders[item.body], item.fields
-            )
-            result = sender.send(item.fields.get("return_path", envelope_from), item.fields["address"], data)
-            _record(store, item, result, report, config.smtp, clock())
+        deliver_queue(
+            config.smtp, store, outbox, report, clock=clock, sleep=sleep, stopping=stopping, progress=progress,
+            label=f"{digest.name}: sending",
+        )  # fmt: skip
     except DeliveryError as exc:
         left = store.waiting().get(digest.name, Waiting(0, None)).count
         raise DeliveryError(f"{exc}; {report.sent} sent, {left} left in the outbox: send again later") from None
-    finally:
-        sender.close()
 
 
 def send_digest(
@@ -514,15 +586,3 @@ def dry_run_summary(digest: DigestConfig, report: DeliveryReport, now: datetime)
             f"({len(plan.renders)} renders, {len(plan.posts)} posts)"
         )
     return f"dry run, nothing sent or changed: {new}; {earlier}"
-
-
-def send_one(smtp: SmtpConfig, msg: EmailMessage) -> None:
-    """One transactional message (a sign-up confirmation) over its own connection, tried once."""
-    sender = Sender(dataclasses.replace(smtp, rate_limit=0), clock=lambda: datetime.min, sleep=lambda _s: None)
-    recipient = msg["To"].addresses[0].addr_spec
-    try:
-        result = sender.send(msg["From"].addresses[0].addr_spec, recipient, wire_bytes(msg))
-    finally:
-        sender.close()
-    if result.outcome is not Outcome.SENT:
-        raise DeliveryError(f"{sender.where}: message to {recipient} not accepted: {result.detail}")

@@ -22,10 +22,11 @@ from datetime import UTC, datetime, timedelta
 import schedule
 
 from .config import Config, DigestConfig
-from .delivery import Clock, Sleep, dry_run_summary, send_digest, summary
-from .errors import PublisherError
+from .delivery import Clock, Sleep, describe, dry_run_summary, send_digest, summary
+from .errors import Busy, PublisherError
 from .locks import holding
 from .publish import publish
+from .signup import send_confirmations
 from .slots import current_slot, local_time, slots_between
 from .store import Store
 
@@ -84,7 +85,8 @@ def shifted_clock(start: datetime | None) -> Clock:
 
 
 class Runner:
-    """One tick: publish if due, then every due digest; a failing job is logged and tried again next tick.
+    """One tick: send queued confirmation e-mails, publish if due, then every due digest; a failing job
+    is logged and tried again next tick.
 
     A ``preview`` runner (its clock is in the future) changes nothing: it does not publish
     (future posts would leak into the live feeds) and only says what each digest would send.
@@ -103,6 +105,8 @@ class Runner:
         """Do what is due now; returns how many jobs failed."""
         now = self.clock()
         failed = 0
+        if self.config.digests and not self.preview:  # first: a reader is waiting for it
+            failed += not self._job("confirmation e-mails", self._confirmations)
         interval = timedelta(minutes=self.config.run.publish_interval_minutes)
         if not self.preview and (self.last_publish is None or now - self.last_publish >= interval):
             self.last_publish = now
@@ -145,6 +149,16 @@ class Runner:
         report = process_bounces(self.config, now, secret_from_env())
         if report.read:
             log.info("bounces: %s", report.summary())
+
+    def _confirmations(self) -> None:
+        try:
+            report = send_confirmations(self.config, self.store, clock=self.clock, sleep=self.sleep)
+        except Busy:  # `publisher serve` is sending them
+            return
+        if report.sent or report.waiting.count or report.failed or report.bounced or report.unknown:
+            counts = {"sent": report.sent, "waiting": report.waiting.count, "bounced": len(report.bounced),
+                      "failed": len(report.failed), "unknown": len(report.unknown)}  # fmt: skip
+            log.info("confirmation e-mails: %s", describe(counts))
 
     def _digest(self, due: Due, now: datetime) -> None:
         digest = self.config.digest(due.digest)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -21,12 +22,16 @@ from email.utils import format_datetime, make_msgid
 
 from .addresses import parse_mailbox
 from .config import Config
-from .digest import one_line, template_environment
+from .delivery import Clock, DeliveryReport, Outcome, Outgoing, Sleep, deliver_queue
+from .digest import one_line, template_environment, wire_bytes
 from .errors import ConfigError, RateLimited, SubscriberError
+from .locks import holding
 from .model import Subscriber
-from .store import Store
+from .store import Store, Waiting
 from .subscribers import MANAGE, subscriber_for_token, valid_address
-from .tokens import make_token, token_subscriber
+from .tokens import NOT_VALID, make_token, token_subscriber
+
+log = logging.getLogger("publisher")
 
 CONFIRM = "confirm"
 CONFIRM_TTL = timedelta(days=2)
@@ -77,18 +82,22 @@ def request_signup(
     digest: str | None,
     client: str,
     now: datetime,
-) -> EmailMessage:
-    """Record a sign-up and return the confirmation e-mail to send; RateLimited when there were too many.
+) -> str:
+    """Record a sign-up and queue its confirmation e-mail; returns the address as normalised.
 
-    An address already active keeps its settings; it gets the e-mail too, whose
-    link then says so, so the page never tells a stranger who is subscribed.
+    Every address gets the same answer, so the page never tells a stranger who
+    is subscribed or who was signed up before: an address already active keeps
+    its settings and gets the e-mail too (whose link then says so), and one that
+    had its 3 e-mails today gets nothing more. Only a client over its own limit
+    is told (RateLimited).
     """
     clean = valid_address(address, "address")
     now = now.astimezone(UTC)
     with store.transaction():
         recent = [at for at in store.signup_times(clean) if at > now - ADDRESS_LIMIT.window]
         if len(recent) >= ADDRESS_LIMIT.count:
-            raise RateLimited(f"{clean} has been sent {len(recent)} confirmation e-mails today; try again tomorrow")
+            log.info("sign-up: %s had %d confirmation e-mails in 24 hours; none queued", clean, len(recent))
+            return clean
         if store.client_signups(client, now - CLIENT_LIMIT.window) >= CLIENT_LIMIT.count:
             raise RateLimited("too many sign-ups from your network in the last hour; try again later")
         subscriber = store.subscriber(clean)
@@ -100,7 +109,53 @@ def request_signup(
             store.set_subscriber_status(subscriber.id, "pending")
             store.set_preferences(subscriber.id, tags, digest)
         store.record_signup(clean, client, now, now - KEEP_SIGNUPS)
-    return confirmation_message(config, subscriber, _confirm_token(secret, subscriber, now), now)
+        msg = confirmation_message(config, subscriber, _confirm_token(secret, subscriber, now), now)
+        sender = msg["From"].addresses[0].addr_spec
+        store.queue_confirmation(subscriber.id, sender, clean, wire_bytes(msg), now, now - KEEP_SIGNUPS)
+    return clean
+
+
+class _Confirmations:
+    """The queued confirmation e-mails, for the sending loop that digests use too."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def items(self) -> list[Outgoing]:
+        return [Outgoing(c.id, c.address, c.attempts, c.not_before, c) for c in self.store.open_confirmations()]
+
+    def refused(self, out: Outgoing) -> str | None:
+        status = out.item.subscriber_status
+        return None if status in ("pending", "active") else f"not sent: the subscriber is {status or 'removed'}"
+
+    def envelope(self, out: Outgoing) -> tuple[str, bytes]:
+        return out.item.sender, out.item.message
+
+    def sent(self, out: Outgoing, when: datetime) -> None:
+        self.store.confirmation_sent(out.id, when)
+
+    def retry(self, out: Outgoing, later: datetime, error: str) -> None:
+        self.store.confirmation_retry(out.id, later, error)
+
+    def done(self, out: Outgoing, outcome: Outcome, error: str) -> None:
+        self.store.confirmation_done(out.id, outcome.value, error)
+        if outcome is Outcome.BOUNCED:
+            self.store.set_subscriber_status(out.item.subscriber, "bounced")
+
+
+def send_confirmations(config: Config, store: Store, *, clock: Clock, sleep: Sleep) -> DeliveryReport:
+    """One pass over the queued confirmation e-mails that are due, by the digests' rules (deliver_queue;
+    ``sleep`` serves only smtp.rate_limit): what the server defers goes at a later pass.
+
+    One process at a time (Busy otherwise): two would send the same e-mail.
+    """
+    report = DeliveryReport()
+    with holding(store, "confirmations", "confirmation e-mails are being sent by another process"):
+        try:
+            deliver_queue(config.smtp, store, _Confirmations(store), report, clock=clock, sleep=sleep)
+        finally:
+            report.waiting = Waiting(len(store.open_confirmations()), None)
+    return report
 
 
 def confirmation_message(config: Config, subscriber: Subscriber, token: str, now: datetime) -> EmailMessage:
@@ -128,15 +183,13 @@ def confirmation_message(config: Config, subscriber: Subscriber, token: str, now
 def check_confirmation(store: Store, secret: bytes, token: str, now: datetime) -> Subscriber:
     """The subscriber a confirmation link is for; SubscriberError when forged, expired or used up."""
     subscriber = store.subscriber_by_id(token_subscriber(token))
-    if subscriber is None:
-        raise SubscriberError("this link names no current subscriber; sign up again on the front page")
     times = [
         at
-        for at in store.signup_times(subscriber.address)
+        for at in (store.signup_times(subscriber.address) if subscriber else ())
         if hmac.compare_digest(_confirm_token(secret, subscriber, at).encode(), token.encode())
     ]
-    if not times:
-        raise SubscriberError("this confirmation link is not valid: it was altered or is too old")
+    if subscriber is None or not times:  # one answer either way: which ids exist is nobody's business
+        raise SubscriberError(f"{NOT_VALID}; sign up again on the front page")
     if subscriber.status not in ("pending", "active"):
         raise SubscriberError(
             f"this confirmation link was used before and the address is now {subscriber.status}; "

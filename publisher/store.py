@@ -189,6 +189,24 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX mail_processed_subscriber ON mail_processed (subscriber, outcome, at);
     """,
+    # Confirmation e-mails wait here, as sent bytes, for the sender: a sign-up never waits for SMTP.
+    """
+    CREATE TABLE confirmations (
+        id INTEGER PRIMARY KEY,
+        subscriber INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        address TEXT NOT NULL,
+        message BLOB NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'retry', 'sent', 'failed', 'bounced', 'unknown')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT,
+        error TEXT,
+        queued TEXT NOT NULL,
+        sent TEXT
+    );
+    CREATE INDEX confirmations_status ON confirmations (status);
+    """,
 )
 
 
@@ -250,6 +268,20 @@ class Waiting:
 
     count: int
     first: datetime | None
+
+
+@dataclass(frozen=True)
+class QueuedConfirmation:
+    """A confirmation e-mail waiting to be sent, with its subscriber's status now (None: removed)."""
+
+    id: int
+    subscriber: int
+    subscriber_status: str | None
+    sender: str
+    address: str
+    message: bytes
+    attempts: int
+    not_before: datetime | None
 
 
 @dataclass(frozen=True)
@@ -823,6 +855,49 @@ class Store:
             "SELECT count(*) FROM signups WHERE client = ? AND at >= ?", (client, since.isoformat())
         ).fetchone()
         return row[0]
+
+    def queue_confirmation(
+        self, subscriber: int, sender: str, address: str, message: bytes, when: datetime, forget_before: datetime
+    ) -> None:
+        """A confirmation e-mail for the sender; finished ones older than ``forget_before`` are dropped."""
+        self.db.execute(
+            "DELETE FROM confirmations WHERE status IN ('sent', 'failed') AND queued < ?", (forget_before.isoformat(),)
+        )
+        self.db.execute(
+            "INSERT INTO confirmations (subscriber, sender, address, message, queued) VALUES (?, ?, ?, ?, ?)",
+            (subscriber, sender, address, message, when.isoformat()),
+        )
+
+    def open_confirmations(self) -> list[QueuedConfirmation]:
+        """Confirmation e-mails still to send (pending or waiting for a retry), oldest first."""
+        rows = self.db.execute(
+            "SELECT c.id, c.subscriber, s.status, c.sender, c.address, c.message, c.attempts, c.not_before"
+            " FROM confirmations c LEFT JOIN subscribers s ON s.id = c.subscriber"
+            " WHERE c.status IN ('pending', 'retry') ORDER BY c.id"
+        )
+        return [
+            QueuedConfirmation(*row[:7], datetime.fromisoformat(row[7]) if row[7] else None)  # type: ignore[arg-type]
+            for row in rows
+        ]
+
+    def confirmation_sent(self, confirmation: int, when: datetime) -> None:
+        self.db.execute(
+            "UPDATE confirmations SET status = 'sent', sent = ? WHERE id = ?", (when.isoformat(), confirmation)
+        )
+
+    def confirmation_retry(self, confirmation: int, not_before: datetime, error: str) -> None:
+        self.db.execute(
+            "UPDATE confirmations SET status = 'retry', attempts = attempts + 1, not_before = ?, error = ?"
+            " WHERE id = ?",
+            (not_before.isoformat(), error, confirmation),
+        )
+
+    def confirmation_done(self, confirmation: int, status: str, error: str) -> None:
+        """A confirmation e-mail that is not sent again by itself: 'failed', 'bounced' or 'unknown'."""
+        self.db.execute(
+            "UPDATE confirmations SET status = ?, attempts = attempts + 1, error = ? WHERE id = ?",
+            (status, error, confirmation),
+        )
 
     def confirm_subscriber(self, subscriber_id: int, when: datetime) -> None:
         self.db.execute(

@@ -19,7 +19,7 @@ from .addresses import normalize_address
 from .errors import SubscriberError
 from .model import SUBSCRIBER_STATUSES, Post, Subscriber, name_slug
 from .store import Store
-from .tokens import check_token, token_subscriber
+from .tokens import NOT_VALID, check_token, token_subscriber
 
 CSV_COLUMNS = ("address", "name", "tags", "status", "created", "confirmed")
 TAG_SEPARATOR = ";"
@@ -185,9 +185,9 @@ def subscriber_for_token(
     """The subscriber a signed link (or, with ``check_address_token``, a signed address) acts for;
     SubscriberError when it is forged, altered or names nobody."""
     subscriber = store.subscriber_by_id(token_subscriber(token))
+    check(secret, purpose, token, subscriber.address if subscriber else "")  # the same work for nobody
     if subscriber is None:
-        raise SubscriberError("token names no current subscriber; nothing was changed")
-    check(secret, purpose, token, subscriber.address)
+        raise SubscriberError(NOT_VALID)
     return subscriber
 
 

@@ -16,6 +16,9 @@ import os
 from .errors import ConfigError, SubscriberError
 
 SECRET_ENV = "PUBLISHER_SECRET"
+# One answer for a made-up token and for a real id with a wrong signature: a stranger must
+# not learn which subscriber ids exist.
+NOT_VALID = "this link is not valid: it was altered or is out of date; nothing was changed"
 MIN_SECRET_LENGTH = 16
 _MAC_BYTES = 16
 
@@ -64,7 +67,7 @@ def check_token(secret: bytes, purpose: str, token: str, address: str) -> None:
     """Raise SubscriberError unless ``token`` was made by us for this purpose and this address."""
     expected = make_token(secret, purpose, token_subscriber(token), address)
     if not hmac.compare_digest(expected.encode(), token.encode()):
-        raise SubscriberError("token is forged or altered; nothing was changed")
+        raise SubscriberError(NOT_VALID)
 
 
 def make_address_token(secret: bytes, purpose: str, subscriber_id: int, address: str) -> str:
@@ -78,4 +81,4 @@ def check_address_token(secret: bytes, purpose: str, token: str, address: str) -
     """Raise SubscriberError unless ``token`` (in any case) came from make_address_token for this address."""
     expected = make_address_token(secret, purpose, token_subscriber(token), address)
     if not hmac.compare_digest(expected.encode(), token.lower().encode()):
-        raise SubscriberError("token is forged or altered; nothing was changed")
+        raise SubscriberError(NOT_VALID)

@@ -16,8 +16,11 @@ import base64
 import functools
 import hashlib
 import hmac
+import logging
 import os
 import secrets
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,9 +32,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import CONFIG_NAME, Config, load_config
-from .delivery import Clock, send_one, smtp_password
+from .delivery import Clock, smtp_password
 from .digest import template_environment
-from .errors import ConfigError, DeliveryError, PublisherError, RateLimited, SubscriberError
+from .errors import Busy, ConfigError, PublisherError, RateLimited, SubscriberError
 from .feedspec import MEDIA_TYPES, tag_spec
 from .model import Subscriber, Tag
 from .publish import indexed_posts
@@ -42,6 +45,7 @@ from .signup import (
     digest_choice,
     manage_token,
     request_signup,
+    send_confirmations,
     update_preferences,
 )
 from .store import Store
@@ -61,7 +65,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",  # page URLs carry tokens
     "X-Content-Type-Options": "nosniff",
 }
-STATUS = {SubscriberError: 400, RateLimited: 429, DeliveryError: 503}
+STATUS = {SubscriberError: 400, RateLimited: 429}
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,59 @@ def _tag_rows(config: Config, now: datetime) -> list[TagRow]:
     ]
 
 
-def create_app(config: Config, *, secret: bytes | None = None, now: Clock = _utc_now, proxies: int = 0) -> Flask:
-    """The WSGI app; ``secret`` defaults to PUBLISHER_SECRET, ``proxies`` is how many proxies set X-Forwarded-*."""
+class Mailer:
+    """Sends the queued confirmation e-mails from a daemon thread: at once after a sign-up, and every
+    [run] tick_seconds for those the server deferred. A request never waits for SMTP, and what goes
+    wrong there is logged for the operator, never shown to a reader.
+    """
+
+    def __init__(self, config: Config, clock: Clock, log: logging.Logger) -> None:
+        self.config, self.clock, self.log = config, clock, log
+        self.wake, self.stopped = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="publisher-mailer", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread, whose first pass sends what an earlier process left queued."""
+        self.wake.set()
+        self.thread.start()
+
+    def poke(self) -> None:
+        self.wake.set()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.wake.set()
+        self.thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            self.wake.wait(self.config.run.tick_seconds)
+            if self.stopped.is_set():
+                return
+            self.wake.clear()
+            self.send()
+
+    def send(self) -> None:
+        """One pass; another process sending them (Busy) is fine, anything else is logged."""
+        try:
+            with Store(self.config.state.path) as store:
+                send_confirmations(self.config, store, clock=self.clock, sleep=time.sleep)
+        except Busy:
+            pass
+        except PublisherError as exc:
+            self.log.warning("confirmation e-mails: %s; trying again in %d s", exc, self.config.run.tick_seconds)
+        except Exception:
+            self.log.exception("confirmation e-mails failed unexpectedly")
+
+
+def create_app(
+    config: Config, *, secret: bytes | None = None, now: Clock = _utc_now, proxies: int = 0, mailer: bool = True
+) -> Flask:
+    """The WSGI app; ``secret`` defaults to PUBLISHER_SECRET, ``proxies`` is how many proxies set X-Forwarded-*.
+
+    ``mailer``: send queued confirmation e-mails from a thread of this process (``publisher run`` sends
+    them too); without it they wait for ``publisher run``.
+    """
     secret = secret or secret_from_env()
     if config.digests:
         smtp_password(config.smtp)  # a missing SMTP password stops the start, not the first sign-up
@@ -109,6 +164,10 @@ def create_app(config: Config, *, secret: bytes | None = None, now: Clock = _utc
     app.url_map.merge_slashes = False  # no redirects of any kind
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=proxies)
+    sender = Mailer(config, now, app.logger) if mailer and config.digests else None
+    if sender:
+        sender.start()
+        app.extensions["publisher.mailer"] = sender
 
     def store() -> Store:
         return Store(config.state.path)
@@ -186,7 +245,7 @@ def create_app(config: Config, *, secret: bytes | None = None, now: Clock = _utc
         if not config.digests:
             abort(404)
         with store() as db:
-            msg = request_signup(
+            address = request_signup(
                 config,
                 db,
                 secret,
@@ -196,11 +255,11 @@ def create_app(config: Config, *, secret: bytes | None = None, now: Clock = _utc
                 client_key(request.remote_addr or ""),
                 now(),
             )
-        send_one(config.smtp, msg)
+        if sender:
+            sender.poke()
         return message(
             "Check your inbox",
-            f"We sent a message to {msg['To'].addresses[0].addr_spec}. Open its link to confirm; "
-            "until then you get nothing from us.",
+            f"A message is on its way to {address}. Open its link to confirm; until then you get nothing from us.",
         )
 
     @app.route("/confirm", methods=["GET", "POST"])

@@ -68,9 +68,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def mail_server(recorder: Recorder) -> Iterator[int]:
-    """Run the server for the duration of the block; yields its port."""
-    controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
+def mail_server(recorder: Recorder, port: int | None = None) -> Iterator[int]:
+    """Run the server for the duration of the block (on ``port``, or a free one); yields its port."""
+    controller = Controller(recorder, hostname="127.0.0.1", port=port or free_port())
     controller.start()
     try:
         yield controller.port

@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from publisher.delivery import DeliveryReport
+from publisher.signup import send_confirmations
+from publisher.store import Store
 from publisher.web import create_app
 
 from .conftest import NOW, Site
@@ -37,13 +40,21 @@ class Clock:
     def __call__(self) -> datetime:
         return self.at
 
+    def sleep(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
 
 @dataclass
 class Web:
     site: Site
-    app: Flask
+    app: Flask  # without its mailer thread: a test sends the queued confirmations itself, with send()
     mail: Recorder
     clock: Clock
+
+    def send(self) -> DeliveryReport:
+        """One pass of the confirmation sender, as `publisher run` makes at each tick."""
+        with Store(self.site.config.state.path) as store:
+            return send_confirmations(self.site.config, store, clock=self.clock, sleep=self.clock.sleep)
 
 
 @pytest.fixture
@@ -52,7 +63,7 @@ def web(tmp_path: Path) -> Iterator[Web]:
     clock = Clock()
     with mail_server(recorder) as port:
         site = published_site(tmp_path / "site", port, SECOND_DIGEST)
-        yield Web(site, create_app(site.config, secret=SECRET.encode(), now=clock), recorder, clock)
+        yield Web(site, create_app(site.config, secret=SECRET.encode(), now=clock, mailer=False), recorder, clock)
 
 
 def local(url: str) -> str:
