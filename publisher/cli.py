@@ -257,6 +257,7 @@ def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) ->
     from .scheduler import shifted_clock
 
     config = obj.config()
+    _warn_local_links(config)
     now = parse_now(now_text)
     if in_future(now) and not dry_run:
         click.echo(f"note: --now {now:%Y-%m-%d %H:%M %Z} is in the future: a dry run, nothing is sent", err=True)
@@ -432,8 +433,10 @@ def run_command(obj: Context, once: bool, now_text: str | None) -> None:
     from .scheduler import run_scheduler  # loads schedule: only this command pays for it
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = obj.config()
+    _warn_local_links(config)
     start = parse_now(now_text) if now_text else None
-    if run_scheduler(obj.config(), once=once, start=start, preview=start is not None and in_future(start)):
+    if run_scheduler(config, once=once, start=start, preview=start is not None and in_future(start)):
         sys.exit(1)
 
 
@@ -443,9 +446,26 @@ def run_command(obj: Context, once: bool, now_text: str | None) -> None:
 @pass_context
 def serve_command(obj: Context, host: str, port: int) -> None:
     """Run the subscription web app and the feeds locally; use gunicorn in production (see README)."""
-    from .web import create_app  # loads Flask: only this command pays for it
+    from .web import create_app, links_open_here, local_url  # loads Flask: only this command pays for it
 
-    create_app(obj.config()).run(host=host, port=port)
+    config = obj.config()
+    app = create_app(config)
+    here = local_url(host, port)
+    click.echo(f"open {here} in a browser (Ctrl-C stops)")
+    _warn_local_links(config)
+    if config.digests and not links_open_here(config, port):
+        click.echo(
+            f"note: links in e-mails point at {config.web.base_url}; to try sign-ups here, set "
+            f'[web] base_url = "{here}"',
+            err=True,
+        )
+    app.run(host=host, port=port)
+
+
+def _warn_local_links(config: Config) -> None:
+    warning = config.web.warning() if config.digests else None
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -146,9 +146,18 @@ class DigestConfig:
         return ZoneInfo(self.timezone)
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 @dataclass(frozen=True)
 class WebConfig:
     base_url: str = ""  # where unsubscribe and manage links point; load_config defaults it to site.base_url
+
+    def warning(self) -> str | None:
+        """What to tell whoever sends mail with links to this machine: they open nowhere else."""
+        if urlsplit(self.base_url).hostname not in LOOPBACK_HOSTS:
+            return None
+        return f"web.base_url = {self.base_url!r} is this machine: links in e-mails only work on it"
 
 
 @dataclass(frozen=True)
@@ -566,10 +575,19 @@ def _digests(data: list[Any], site: SiteConfig, tag_config: TagsConfig) -> tuple
 
 
 def _web(data: Any, site: SiteConfig) -> WebConfig:
-    """Unsubscribe links must be https (RFC 8058); without [web] they fall back to the site's own URL."""
+    """Unsubscribe links must be https (RFC 8058), but for a trial on this machine (localhost, any port);
+    without [web] they fall back to the site's own URL."""
     s = _Section(data, "web")
-    result = WebConfig(base_url=_http_url(s, "base_url", ..., ("https",)) if "base_url" in s.data else site.base_url)
+    result = WebConfig(
+        base_url=_http_url(s, "base_url", ..., ("http", "https")) if "base_url" in s.data else site.base_url
+    )
     s.finish({"base_url"})
+    parts = urlsplit(result.base_url)
+    if "base_url" in s.data and parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"config: web.base_url = {result.base_url!r}: expected an absolute https URL (http only for a trial on "
+            "this machine: http://localhost, http://127.0.0.1 or http://[::1], any port)"
+        )
     return result
 
 

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, g, request, send_from_directory, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import CONFIG_NAME, Config, load_config
+from .config import CONFIG_NAME, LOOPBACK_HOSTS, Config, load_config
 from .delivery import Clock, smtp_password
 from .digest import template_environment
 from .errors import Busy, ConfigError, PublisherError, RateLimited, SubscriberError
@@ -338,6 +339,19 @@ def create_app(
         return response
 
     return app
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL to open in a browser for a server listening on (host, port); every address is this machine's."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def links_open_here(config: Config, port: int) -> bool:
+    """Whether the links in e-mails ([web] base_url) open a server on this machine's ``port``."""
+    parts = urlsplit(config.web.base_url)
+    default = 443 if parts.scheme == "https" else 80
+    return parts.hostname in LOOPBACK_HOSTS and (parts.port or default) == port
 
 
 def app_from_environment() -> Flask:

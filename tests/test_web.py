@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import subprocess
-import sys
+import re
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import lxml.html
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from publisher.config import load_config
 from publisher.delivery import send_digest
 from publisher.errors import ConfigError
 from publisher.publish import publish
 from publisher.store import Store
 from publisher.subscribers import MANAGE, UNSUBSCRIBE
 from publisher.tokens import make_token
-from publisher.web import create_app
+from publisher.web import create_app, links_open_here
 
 from .conftest import NOW
 from .digest_helpers import SECRET, FakeClock, published_site, secret, subscribe
 from .mailserver import Recorder, free_port, mail_server
-from .web_helpers import Web, confirm_link, csrf_of, form_action, local, web
+from .web_helpers import Web, confirm_link, csrf_of, form_action, local, publisher_serve, web
 
 __all__ = ["secret", "web"]  # fixtures, imported so pytest finds them here
 
@@ -379,27 +379,38 @@ def test_production_app_comes_from_the_environment(tmp_path: Path, monkeypatch: 
         web_module.app_from_environment()
 
 
-def test_publisher_serve_runs_the_app(tmp_path: Path) -> None:
+def test_publisher_serve_runs_the_app_and_says_what_to_open(tmp_path: Path) -> None:
     site = published_site(tmp_path / "site")
     port = free_port()
-    code = "import sys; from publisher.cli import run; sys.exit(run(sys.argv[1:]))"
-    env = {**os.environ, "PUBLISHER_SECRET": SECRET}
-    server = subprocess.Popen(
-        [sys.executable, "-c", code, "--site", str(site.root), "serve", "--port", str(port)],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stderr is not None
-        for line in server.stderr:  # blocks until werkzeug says it is listening
-            if "Running on" in line:
-                break
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/feeds/atom.xml", timeout=10) as response:
+    with publisher_serve(site.root, port) as served:
+        assert served.url == f"http://127.0.0.1:{port}/"
+        assert any(f'[web] base_url = "{served.url}"' in line for line in served.said)  # links point elsewhere
+        with urllib.request.urlopen(f"{served.url}feeds/atom.xml", timeout=10) as response:
             assert response.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost:8000", "http://127.0.0.1:8001/", "http://[::1]/", "https://localhost/"]
+)
+def test_a_base_url_on_this_machine_is_accepted_with_a_warning(tmp_path: Path, url: str) -> None:
+    site = published_site(tmp_path / "site", extra=f'\n[web]\nbase_url = "{url}"\n')
+    config = site.config
+    assert config.web.base_url == url.rstrip("/") + "/"
+    assert "links in e-mails only work on it" in (config.web.warning() or "")
+    port = urlsplit(url).port or 80
+    assert links_open_here(config, port) != url.startswith("https")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://x.org/", "http://127.0.0.2/", "http://localhost.example.org/", "http://[::2]/"]
+)
+def test_a_plain_http_base_url_elsewhere_is_refused(tmp_path: Path, url: str) -> None:
+    site = published_site(tmp_path / "site")
+    (site.root / "config.toml").write_text((site.root / "config.toml").read_text() + f'\n[web]\nbase_url = "{url}"\n')
+    with pytest.raises(
+        ConfigError, match=re.escape(f"web.base_url = {url!r}: expected an absolute https URL (http only")
+    ):
+        load_config(site.root / "config.toml")
 
 
 def test_signing_up_an_active_address_keeps_its_settings_and_tells_no_stranger(web: Web) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -93,3 +97,36 @@ def form_action(html: str, label: str) -> str:
             assert action
             return action.group(1).replace("&amp;", "&")
     raise AssertionError(f"no form with a {label!r} button")
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str  # what `publisher serve` said to open
+    said: list[str]  # its stderr up to werkzeug's "Running on"
+
+
+@contextmanager
+def publisher_serve(root: Path, port: int) -> Iterator[Served]:
+    """`publisher serve` as a real process on 127.0.0.1:port, until the block ends (SIGTERM)."""
+    code = "import sys; from publisher.cli import run; sys.exit(run(sys.argv[1:]))"
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "--site", str(root), "serve", "--port", str(port)],
+        env={**os.environ, "PUBLISHER_SECRET": SECRET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stderr is not None
+        first = server.stdout.readline()
+        said = []
+        for line in server.stderr:  # blocks until werkzeug says it is listening
+            said.append(line)
+            if "Running on" in line:
+                break
+        found = re.fullmatch(r"open (\S+) in a browser.*\n", first)
+        assert found, (first, said)
+        yield Served(found.group(1), said)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
