@@ -44,6 +44,7 @@ from .publish import Progress, live_posts
 from .slots import current_slot, local_time
 from .store import OutboxItem, Store, Waiting
 from .tokens import secret_from_env
+from .unsubscribes import apply_unsubscribes
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
@@ -507,6 +508,7 @@ def send_digest(
             return report
         with holding(store, f"digest {name}", f"digest {name!r} is being sent by another process"):
             try:
+                apply_unsubscribes(store)  # recorded while the state database was busy: no mail after leaving
                 args = {"clock": clock, "sleep": sleep, "stopping": stopping, "progress": progress}
                 deliver(config, store, digest, report, **args)
                 if report.slot is not None and not stopping():

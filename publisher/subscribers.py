@@ -7,6 +7,7 @@ import checks the whole file first and changes nothing when any row is bad.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ from .errors import SubscriberError
 from .model import SUBSCRIBER_STATUSES, Post, Subscriber, name_slug
 from .store import Store
 from .tokens import NOT_VALID, check_token, token_subscriber
+from .unsubscribes import apply_if_free, record_unsubscribe
 
 CSV_COLUMNS = ("address", "name", "tags", "status", "created", "confirmed")
 TAG_SEPARATOR = ";"
@@ -191,9 +193,13 @@ def subscriber_for_token(
     return subscriber
 
 
-def unsubscribe(store: Store, secret: bytes, token: str, purpose: str = UNSUBSCRIBE) -> Subscriber:
-    """What a one-click unsubscribe link (or the manage page's button) does; a forged token changes nothing."""
-    with store.transaction():
-        subscriber = subscriber_for_token(store, secret, purpose, token)
-        store.set_subscriber_status(subscriber.id, "unsubscribed")
-    return store.subscriber_by_id(subscriber.id)  # type: ignore[return-value]
+def unsubscribe(store: Store, secret: bytes, token: str, now: datetime, purpose: str = UNSUBSCRIBE) -> Subscriber:
+    """What a one-click unsubscribe link (or the manage page's button) does; a forged token changes nothing.
+
+    Recorded in the unsubscribe journal, so it never waits for (or is lost to) a publish holding the
+    state database; applied there at once when it is free. Returns the subscriber as now unsubscribed.
+    """
+    subscriber = subscriber_for_token(store, secret, purpose, token)
+    record_unsubscribe(store.path, subscriber, now)
+    apply_if_free(store.path)
+    return dataclasses.replace(subscriber, status="unsubscribed")

@@ -52,6 +52,7 @@ from .signup import (
 from .store import Store
 from .subscribers import MANAGE, UNSUBSCRIBE, subscriber_for_token, tag_slugs, unsubscribe
 from .tokens import secret_from_env
+from .unsubscribes import apply_unsubscribes
 
 CONFIG_ENV = "PUBLISHER_CONFIG"
 PROXIES_ENV = "PUBLISHER_PROXIES"
@@ -136,7 +137,8 @@ class Mailer:
             self.send()
 
     def send(self) -> None:
-        """One pass; another process sending them (Busy) is fine, anything else is logged."""
+        """One pass, then the unsubscribes recorded while the state database was busy; another process
+        sending the e-mails (Busy) is fine, anything else is logged."""
         try:
             with Store(self.config.state.path) as store:
                 send_confirmations(self.config, store, clock=self.clock, sleep=time.sleep)
@@ -146,6 +148,11 @@ class Mailer:
             self.log.warning("confirmation e-mails: %s; trying again in %d s", exc, self.config.run.tick_seconds)
         except Exception:
             self.log.exception("confirmation e-mails failed unexpectedly")
+        try:
+            with Store(self.config.state.path) as store:
+                apply_unsubscribes(store)
+        except Exception:  # kept in the journal: the next pass, or the next digest send, applies them
+            self.log.exception("recorded unsubscribes could not be applied yet")
 
 
 def create_app(
@@ -172,6 +179,11 @@ def create_app(
 
     def store() -> Store:
         return Store(config.state.path)
+
+    def poke() -> None:
+        """Something was queued (a confirmation e-mail) or recorded (an unsubscribe): the mailer's turn."""
+        if sender:
+            sender.poke()
 
     def page(template: str, status: int = 200, **context: Any) -> Response:
         body = env.get_template(template).render(
@@ -256,8 +268,7 @@ def create_app(
                 client_key(request.remote_addr or ""),
                 now(),
             )
-        if sender:
-            sender.poke()
+        poke()
         return message(
             "Check your inbox",
             f"A message is on its way to {address}. Open its link to confirm; until then you get nothing from us.",
@@ -286,7 +297,8 @@ def create_app(
                 one_click = request.form.get("List-Unsubscribe") == ONE_CLICK
                 if not one_click:
                     require_csrf()
-                subscriber = unsubscribe(db, secret, token())
+                subscriber = unsubscribe(db, secret, token(), now())
+                poke()
                 if one_click:
                     return Response(f"unsubscribed {subscriber.address}\n", mimetype="text/plain")
             else:
@@ -308,7 +320,8 @@ def create_app(
             else:
                 require_csrf()
                 if request.form.get("action") == "unsubscribe":
-                    subscriber = unsubscribe(db, secret, token(), MANAGE)
+                    subscriber = unsubscribe(db, secret, token(), now(), MANAGE)
+                    poke()
                 else:
                     digest = digest_choice(config, request.form.get("digest", ""))
                     subscriber = update_preferences(db, secret, token(), form_tags(), digest)

@@ -253,11 +253,11 @@ def test_unsubscribe_link_works_and_forged_tokens_are_rejected(tmp_path: Path, s
     with Store(site.config.state.path) as store:
         for bad in [*forged, make_token(secret, MANAGE, int(sid), "bob@example.com")]:  # wrong purpose too
             with pytest.raises(SubscriberError):
-                unsubscribe(store, secret, bad)
+                unsubscribe(store, secret, bad, NOW)
         with pytest.raises(SubscriberError):
-            unsubscribe(store, b"another-secret-0123456789", token)
+            unsubscribe(store, b"another-secret-0123456789", token, NOW)
         assert all(s.status == "active" for s in store.subscribers())
-        assert unsubscribe(store, secret, token).status == "unsubscribed"
+        assert unsubscribe(store, secret, token, NOW).status == "unsubscribed"
         assert store.subscriber("bob@example.com").status == "unsubscribed"
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import subprocess
+import sys
+import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -466,3 +469,43 @@ def test_publisher_run_sends_the_queued_confirmations(web: Web, secret: bytes) -
     assert "/confirm?token=" in web.mail.messages()[0].get_content()
     assert run(["--site", str(web.site.root), "run", "--once"]) == 0
     assert len(web.mail.received) == 1  # sent once
+
+
+HOLD_WRITE_LOCK = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+db.execute("UPDATE meta SET value = value")
+print("holding", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+db.execute("COMMIT")
+"""
+
+
+def test_one_click_unsubscribe_succeeds_at_once_while_another_process_holds_the_state_database(
+    web: Web, secret: bytes
+) -> None:
+    subscribe(web.site, ("pat@example.org", "", []), ("quinn@example.org", "", []))
+    pat = _subscriber(web, "pat@example.org")[0]
+    url = f"/unsubscribe?token={make_token(SECRET.encode(), UNSUBSCRIBE, pat.id, pat.address)}"
+    holder = subprocess.Popen(  # a long publish, as far as SQLite can tell
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(web.site.config.state.path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        started = time.monotonic()
+        response = web.app.test_client(use_cookies=False).post(url, data={"List-Unsubscribe": "One-Click"})
+        took = time.monotonic() - started
+    finally:
+        holder.communicate("", timeout=10)
+    assert response.status_code == 200 and response.get_data(as_text=True) == "unsubscribed pat@example.org\n"
+    assert took < 2, took  # it waited 30 s for the lock, then failed with a 500
+    assert _subscriber(web, "pat@example.org")[0].status == "active"  # recorded; the state file was busy
+
+    clock = FakeClock()
+    assert send_digest(web.site.config, "daily", NOW, clock=clock.now, sleep=clock.sleep).sent == 1
+    assert web.mail.per_recipient() == {"quinn@example.org": 1}  # nothing for the reader who left
+    assert _subscriber(web, "pat@example.org")[0].status == "unsubscribed"
