@@ -18,7 +18,7 @@ from typing import TextIO
 
 from .addresses import normalize_address
 from .errors import SubscriberError
-from .model import SUBSCRIBER_STATUSES, Post, Subscriber, name_slug
+from .model import SUBSCRIBER_STATUSES, Post, Subscriber, Tag, name_slug
 from .store import Store
 from .tokens import NOT_VALID, check_token, token_subscriber
 from .unsubscribes import apply_if_free, record_unsubscribe
@@ -36,15 +36,25 @@ class ImportReport:
     subscribers: list[Subscriber]  # the ones added
 
 
+def missing_tags(slugs: Iterable[str], known: Iterable[Tag]) -> dict[str, list[str]]:
+    """Each slug that is none of the known tags', with the names of the known tags close to it."""
+    names = {tag.slug: tag.name for tag in known}
+    return {
+        slug: [names[c] for c in difflib.get_close_matches(slug, names, n=3)]
+        for slug in dict.fromkeys(slugs)
+        if slug not in names
+    }
+
+
 def unknown_tags(subscribers: Iterable[Subscriber], posts: Iterable[Post]) -> list[str]:
     """A warning for each followed tag that no published post has (a typo gets its reader nothing),
     with the tags in use that are close to it."""
-    known = {tag.slug: tag.name for post in posts for tag in post.tags}
+    known = {tag.slug: tag for post in posts for tag in post.tags}
     missing = Counter(slug for s in subscribers for slug in s.tags or () if slug not in known)
     warnings = []
-    for slug, count in missing.items():
-        close = difflib.get_close_matches(slug, known, n=3)
-        hint = f"close matches: {', '.join(known[c] for c in close)}" if close else "no tag in use is close to it"
+    for slug, close in missing_tags(missing, known.values()).items():
+        count = missing[slug]
+        hint = f"close matches: {', '.join(close)}" if close else "no tag in use is close to it"
         who = "its follower gets" if count == 1 else f"its {count} followers get"
         warnings.append(f"tag {slug!r} is on no published post: {who} nothing from it until one is; {hint}")
     return warnings

@@ -50,7 +50,7 @@ from .signup import (
     update_preferences,
 )
 from .store import Store
-from .subscribers import MANAGE, UNSUBSCRIBE, subscriber_for_token, tag_slugs, unsubscribe
+from .subscribers import MANAGE, UNSUBSCRIBE, missing_tags, subscriber_for_token, tag_slugs, unsubscribe
 from .tokens import secret_from_env
 from .unsubscribes import apply_unsubscribes
 
@@ -153,6 +153,14 @@ class Mailer:
                 apply_unsubscribes(store)
         except Exception:  # kept in the journal: the next pass, or the next digest send, applies them
             self.log.exception("recorded unsubscribes could not be applied yet")
+
+
+def _tag_notes(slugs: tuple[str, ...], tags: list[Tag]) -> list[str]:
+    """The slugs that no published post has, as a reader reads them: "'libia' (did you mean Libya?)"."""
+    return [
+        f"{slug!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
+        for slug, close in missing_tags(slugs, tags).items()
+    ]
 
 
 def create_app(
@@ -313,10 +321,11 @@ def create_app(
 
     @app.route("/manage", methods=["GET", "POST"])
     def manage() -> Response:
+        tags = [row.tag for row in _tag_rows(config, now())]  # only tags that a published post has
+        refused: list[str] = []
         with store() as db:
             if request.method == "GET":
                 subscriber = subscriber_for_token(db, secret, MANAGE, token())
-                saved = False
             else:
                 require_csrf()
                 if request.form.get("action") == "unsubscribe":
@@ -324,20 +333,23 @@ def create_app(
                     poke()
                 else:
                     digest = digest_choice(config, request.form.get("digest", ""))
-                    subscriber = update_preferences(db, secret, token(), form_tags(), digest)
-                saved = True
+                    refused = _tag_notes(form_tags() or (), tags)
+                    if refused:  # a tag gone since the page was shown, or a made-up one: change nothing
+                        subscriber = subscriber_for_token(db, secret, MANAGE, token())
+                    else:
+                        subscriber = update_preferences(db, secret, token(), form_tags(), digest)
             chosen = db.subscriber_digest(subscriber.id)
-        rows = _tag_rows(config, now())
-        known = {row.tag.slug for row in rows}
-        extra = [Tag(slug) for slug in subscriber.tags or () if slug not in known]
         return page(
             "web-manage.html.j2",
+            400 if refused else 200,
             subscriber=subscriber,
             token=token(),
-            tags=[row.tag for row in rows] + extra,
+            tags=tags,
+            unknown=[] if refused else _tag_notes(subscriber.tags or (), tags),
+            refused=refused,
             digests=config.digests,
             chosen=chosen,
-            saved=saved,
+            saved=request.method == "POST" and not refused,
         )
 
     @app.get(f"{config.feeds.url_path}<path:name>")

@@ -509,3 +509,23 @@ def test_one_click_unsubscribe_succeeds_at_once_while_another_process_holds_the_
     assert send_digest(web.site.config, "daily", NOW, clock=clock.now, sleep=clock.sleep).sent == 1
     assert web.mail.per_recipient() == {"quinn@example.org": 1}  # nothing for the reader who left
     assert _subscriber(web, "pat@example.org")[0].status == "unsubscribed"
+
+
+def test_manage_offers_only_published_tags_and_warns_about_the_others(web: Web) -> None:
+    subscribe(web.site, ("rosa@example.org", "", ["ATT", "Libia", "Knitting"]))
+    rosa = _subscriber(web, "rosa@example.org")[0]
+    url = f"/manage?token={make_token(SECRET.encode(), MANAGE, rosa.id, rosa.address)}"
+    client = web.app.test_client()
+    page = client.get(url)
+    tree = lxml.html.document_fromstring(page.get_data(as_text=True))
+    assert tree.xpath("//input[@name='tag']/@value") == ["att", "libya", "unpoa"]  # what the published posts have
+    assert tree.xpath("//input[@name='tag' and @checked]/@value") == ["att"]
+    (warning,) = tree.xpath("//p[@class='warning']")
+    assert "'libia' (did you mean Libya?), 'knitting'" in warning.text_content()
+
+    refused = _press(client, url, "Save", action="save", tag=["att", "knitting"])
+    assert refused.status_code == 400 and "Not saved: no post has the tag 'knitting'" in _text(refused)
+    assert _subscriber(web, "rosa@example.org")[0] == rosa  # nothing changed
+    saved = _press(client, url, "Save", action="save", tag=["att", "libya"])
+    assert saved.status_code == 200 and "Saved." in _text(saved) and "No post has" not in _text(saved)
+    assert _subscriber(web, "rosa@example.org")[0].tags == ("att", "libya")
