@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,7 +80,7 @@ def local(url: str) -> str:
 
 def confirm_link(msg: EmailMessage) -> str:
     """The confirmation link of a confirmation e-mail."""
-    found = re.search(r"https://\S+/confirm\?token=[\w.-]+", msg.get_content())
+    found = re.search(r"https?://\S+/confirm\?token=[\w.-]+", msg.get_content())
     assert found, msg.get_content()
     return found.group()
 
@@ -102,7 +104,16 @@ def form_action(html: str, label: str) -> str:
 @dataclass(frozen=True)
 class Served:
     url: str  # what `publisher serve` said to open
-    said: list[str]  # its stderr up to werkzeug's "Running on"
+    said: list[str]  # its stderr so far
+    lines: queue.Queue[str]  # its stderr still to read
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        """The next stderr line holding ``text``, blocking until the server writes it."""
+        while True:
+            line = self.lines.get(timeout=timeout)
+            self.said.append(line)
+            if text in line:
+                return line
 
 
 @contextmanager
@@ -116,17 +127,18 @@ def publisher_serve(root: Path, port: int) -> Iterator[Served]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    assert server.stdout is not None and server.stderr is not None
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in server.stderr], daemon=True)  # type: ignore[union-attr]
+    reader.start()
     try:
-        assert server.stdout is not None and server.stderr is not None
         first = server.stdout.readline()
-        said = []
-        for line in server.stderr:  # blocks until werkzeug says it is listening
-            said.append(line)
-            if "Running on" in line:
-                break
+        served = Served("", [], lines)
+        served.wait_for("Running on")  # werkzeug is listening
         found = re.fullmatch(r"open (\S+) in a browser.*\n", first)
-        assert found, (first, said)
-        yield Served(found.group(1), said)
+        assert found, (first, served.said)
+        yield Served(found.group(1), served.said, lines)
     finally:
         server.terminate()
         server.wait(timeout=10)
+        reader.join(timeout=10)
