@@ -25,6 +25,7 @@ from publisher.publish import publish
 from publisher.store import Store
 from publisher.subscribers import MANAGE, UNSUBSCRIBE
 from publisher.tokens import make_token
+from publisher.unsubscribes import apply_unsubscribes, record_unsubscribe
 from publisher.web import create_app, links_open_here
 
 from .conftest import NOW
@@ -529,3 +530,30 @@ def test_manage_offers_only_published_tags_and_warns_about_the_others(web: Web) 
     saved = _press(client, url, "Save", action="save", tag=["att", "libya"])
     assert saved.status_code == 200 and "Saved." in _text(saved) and "No post has" not in _text(saved)
     assert _subscriber(web, "rosa@example.org")[0].tags == ("att", "libya")
+
+
+def test_a_deferred_confirmation_is_retried_at_a_later_pass_with_the_digests_rules(web: Web) -> None:
+    web.mail.temporary["uma@example.org"] = 1  # 451 once
+    _sign_up(web.app.test_client(), "uma@example.org")
+    first = web.send()
+    assert (first.sent, first.retried) == (0, 1) and not web.mail.received
+    assert web.send().sent == 0  # not yet due: a pass never waits for it
+    web.clock.at += timedelta(seconds=10)  # smtp.retry_base_seconds
+    assert web.send().sent == 1 and web.mail.per_recipient() == {"uma@example.org": 1}
+    web.mail.permanent.add("vic@example.org")
+    _sign_up(web.app.test_client(), "vic@example.org")
+    assert web.send().bounced == ["vic@example.org"] and _subscriber(web, "vic@example.org")[0].status == "bounced"
+
+
+def test_a_recorded_unsubscribe_does_not_undo_a_later_sign_up(web: Web, secret: bytes) -> None:
+    subscribe(web.site, ("wes@example.org", "", []))
+    wes = _subscriber(web, "wes@example.org")[0]
+    record_unsubscribe(web.site.config.state.path, wes, NOW)  # as while a publish held the state file
+    web.clock.at = NOW + timedelta(minutes=5)
+    with Store(web.site.config.state.path) as store:  # the reader signed up again and confirmed since
+        store.confirm_subscriber(wes.id, web.clock.at)
+        assert apply_unsubscribes(store) == 0
+        assert store.subscriber_by_id(wes.id).status == "active"
+        record_unsubscribe(web.site.config.state.path, wes, web.clock.at + timedelta(minutes=1))
+        assert apply_unsubscribes(store) == 1 and apply_unsubscribes(store) == 0
+        assert store.subscriber_by_id(wes.id).status == "unsubscribed"
