@@ -536,7 +536,7 @@ def test_a_deferred_confirmation_is_retried_at_a_later_pass_with_the_digests_rul
     web.mail.temporary["uma@example.org"] = 1  # 451 once
     _sign_up(web.app.test_client(), "uma@example.org")
     first = web.send()
-    assert (first.sent, first.retried) == (0, 1) and not web.mail.received
+    assert (first.sent, first.waiting.count) == (0, 1) and not web.mail.received
     assert web.send().sent == 0  # not yet due: a pass never waits for it
     web.clock.at += timedelta(seconds=10)  # smtp.retry_base_seconds
     assert web.send().sent == 1 and web.mail.per_recipient() == {"uma@example.org": 1}
