@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
 from pathlib import Path
-from stat import S_ISREG
 from typing import Any
 
 from . import __version__
@@ -31,7 +30,7 @@ from .config import FEED_FORMATS, Config, TagsConfig
 from .errors import ConfigError, ContentError, ContentProblem, OutputError, quote_path
 from .feedspec import FeedSpec, author_spec, site_spec, tag_spec
 from .model import Author, Post, Tag, name_slug, slugify
-from .sources import SourceFile, content_files, display_path
+from .sources import SourceFile, UnreadablePost, content_files, display_path, read_post_file
 from .store import POST_FORMAT, CachedFile, FeedRecord, Store, damaged
 
 Progress = Callable[[str, int, int], None]
@@ -194,8 +193,8 @@ def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, P
     hash to known_sha."""
     notes: list[str] = []
     try:
-        raw = _read_post_file(config, rel, notes)
-    except _Unreadable as exc:
+        raw = read_post_file(config, rel, notes)
+    except UnreadablePost as exc:
         return "", ContentProblem(display_path(config, rel), str(exc)), notes
     sha = hashlib.sha256(raw).hexdigest()
     if sha == known_sha:
@@ -203,37 +202,6 @@ def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, P
     from .content import read_post  # Markdown, YAML and nh3: only when a file is to be parsed
 
     return sha, read_post(rel, raw, config, notes), notes
-
-
-class _Unreadable(Exception):
-    """A content file that is not read: the message says why."""
-
-
-def _read_post_file(config: Config, rel: str, notes: list[str]) -> bytes:
-    """The bytes of a post file, if it is a regular file (or a link to one) no larger than
-    content.max_post_mb. Never blocks: a FIFO or a device is refused, not opened for good."""
-    path = config.content.folder / rel
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        raise _Unreadable(f"cannot read: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        stat = os.fstat(fd)
-        if not S_ISREG(stat.st_mode):
-            raise _Unreadable("not a regular file (a FIFO, socket or device); expected a Markdown file")
-        limit = config.content.max_post_mb
-        if stat.st_size > limit * 1_000_000:
-            raise _Unreadable(
-                f"{stat.st_size / 1_000_000:.1f} MB, over the limit of {limit:g} MB (content.max_post_mb); "
-                "split the post or raise the limit"
-            )
-        raw = handle.read(int(limit * 1_000_000) + 1)  # a file that grew since: still no more than the limit
-    if len(raw) > limit * 1_000_000:
-        raise _Unreadable(f"over the limit of {limit:g} MB (content.max_post_mb); split the post or raise the limit")
-    real = Path(os.path.realpath(path))
-    if not real.is_relative_to(config.root):
-        notes.append(f"{display_path(config, rel)}: a link to {quote_path(real)}, outside the site folder; published")
-    return raw
 
 
 def _utf8(name: str) -> bool:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,9 +54,34 @@ def test_a_dangling_link_in_content_stops_an_import_with_one_line(
     before = sorted(p.name for p in (site.root / "content").iterdir())
     assert run(["--site", str(site.root), "import", "feed", str(site.root / "feed.xml")]) == 1
     assert capsys.readouterr().err == (
-        "publisher: import: content/gone.md: cannot read it (No such file or directory); "
+        "publisher: import: content/gone.md: cannot read: No such file or directory; "
         "fix or remove it, then import again\n"
     )
     assert sorted(p.name for p in (site.root / "content").iterdir()) == before
     (site.root / "content" / "gone.md").unlink()
     assert run(["--site", str(site.root), "import", "feed", str(site.root / "feed.xml")]) == 0
+
+
+def test_a_fifo_in_content_stops_an_import_with_one_line_not_a_hang(site: Site, tmp_path: Path) -> None:
+    """An import reads the site's posts first (to match ids); a FIFO named like one must not block it."""
+    site.post("a.md", "title: A\ndate: 2012-01-01")
+    os.mkfifo(site.root / "content" / "pipe.md")
+    (site.root / "feed.xml").write_bytes(RSS)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("publisher")),
+            "--site",
+            str(site.root),
+            "import",
+            "feed",
+            str(site.root / "feed.xml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "publisher: import: content/pipe.md: not a regular file (a FIFO, socket or device); expected a Markdown "
+        "file; fix or remove it, then import again\n"
+    )

@@ -24,7 +24,7 @@ from ..content import clean_text, plain_text, read_post, split_front_matter
 from ..errors import ImportFailed, OutputError
 from ..model import Post
 from ..publish import write_atomically
-from ..sources import content_files, display_path
+from ..sources import UnreadablePost, content_files, display_path, read_post_file
 from . import archive, feed, wordpress
 from .common import Batch, ImportedPost, Skipped, Source, counted, merge_tags
 from .fetch import DEFAULT_LIMITS, FetchLimits, load_source
@@ -150,12 +150,10 @@ def _existing(config: Config) -> tuple[dict[str, Path], dict[str, Path], dict[st
     for found in content_files(folder) if folder.is_dir() else ():
         path = folder / found.rel
         try:
-            raw = path.read_bytes()
-        except OSError as exc:  # a link to nowhere, say: which post it was is unknown
+            raw = read_post_file(config, found.rel, [])
+        except UnreadablePost as exc:  # a link to nowhere, a FIFO: which post it was is unknown
             shown = display_path(config, found.rel)
-            raise ImportFailed(
-                f"import: {shown}: cannot read it ({exc.strerror}); fix or remove it, then import again"
-            ) from None
+            raise ImportFailed(f"import: {shown}: {exc}; fix or remove it, then import again") from None
         post = read_post(found.rel, raw, config)
         if isinstance(post, Post):
             marked = split_front_matter(raw.decode("utf-8"))[0].get(IMPORTED) is True

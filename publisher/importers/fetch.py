@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import os
 import socket
 import ssl
-import stat
 import threading
 import urllib.error
 import urllib.request
@@ -23,6 +21,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .. import __version__
+from ..sources import NotRegular, TooLarge, read_regular_file
 from .common import Source, fail
 
 SCHEMES = ("http", "https")
@@ -167,24 +166,16 @@ def _fetch_url(url: str, limits: FetchLimits) -> Source:
 def _read_file(path: str, limits: FetchLimits) -> Source:
     """A local file's bytes: only a regular file, within the size cap."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait for a writer
+        return Source(path, read_regular_file(path, limits.max_bytes))
     except FileNotFoundError:
         raise fail(path, "no such file") from None
     except OSError as exc:
         raise fail(path, f"cannot read it: {exc.strerror}") from None
-    with open(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise fail(path, "not a regular file; expected a file to import")
-        if info.st_size > limits.max_bytes:
-            raise fail(path, f"it is {_megabytes(info.st_size)}, over the {_megabytes(limits.max_bytes)} limit")
-        try:
-            data = handle.read(limits.max_bytes + 1)
-        except OSError as exc:
-            raise fail(path, f"cannot read it: {exc.strerror}") from None
-    if len(data) > limits.max_bytes:  # it grew while we read
-        raise fail(path, f"it is over the {_megabytes(limits.max_bytes)} limit")
-    return Source(path, data)
+    except NotRegular:
+        raise fail(path, "not a regular file; expected a file to import") from None
+    except TooLarge as exc:
+        size = f"it is {_megabytes(exc.size)}, over" if exc.size else "it is over"
+        raise fail(path, f"{size} the {_megabytes(limits.max_bytes)} limit") from None
 
 
 def load_source(location: str, limits: FetchLimits = DEFAULT_LIMITS) -> Source:
