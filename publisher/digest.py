@@ -43,6 +43,7 @@ from .addresses import parse_mailbox
 from .config import Config, DigestConfig
 from .errors import ConfigError
 from .model import Post, Subscriber
+from .private import write_private
 from .publish import live_posts
 from .store import Store
 from .subscribers import MANAGE, UNSUBSCRIBE, valid_address
@@ -578,9 +579,8 @@ def preview(config: Config, name: str, address: str | None, out: Path, now: date
         return None
     fields = recipient_fields(config, secret, recipient)
     msg = build_message(config, digest, now, now, recipient.id, plan.renders[0], fields)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"{digest.name}-{recipient.address}"
     eml, page = out / f"{stem}.eml", out / f"{stem}.html"
-    eml.write_bytes(wire_bytes(msg))
-    page.write_text(_fill(plan.renders[0].html, fields, escape=True), encoding="utf-8")
+    write_private(eml, wire_bytes(msg))
+    write_private(page, _fill(plan.renders[0].html, fields, escape=True).encode())
     return eml, page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import os
 import re
 from datetime import UTC, datetime
 from email import policy
@@ -172,8 +173,9 @@ def test_preview_writes_eml_and_html_and_sends_nothing(
     out = tmp_path / "preview"
     root = ["--site", str(site.root)]
     assert run([*root, "subscribers", "add", "ann@example.org", "--tag", "Libya"]) == 0
-    assert (
-        run(
+    old_umask = os.umask(0o022)
+    try:
+        previewed = run(
             [
                 *root,
                 "digest",
@@ -187,14 +189,18 @@ def test_preview_writes_eml_and_html_and_sends_nothing(
                 NOW.isoformat(),
             ]
         )
-        == 0
-    )
+    finally:
+        os.umask(old_umask)
+    assert previewed == 0
     eml = out / "daily-ann@example.org.eml"
     msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert msg["Subject"] == "Test Site: 1 new — Libya mission renewed"
     assert "Libya mission renewed" in (out / "daily-ann@example.org.html").read_text(encoding="utf-8")
     assert run([*root, "digest", "preview", "daily", "--out", str(out), "--now", NOW.isoformat()]) == 0
     assert (out / "daily-digest@news.example.org.eml").is_file()  # a stand-in reader following every tag
+    # a preview holds live unsubscribe links: for its owner only, even under the usual umask
+    assert oct(out.stat().st_mode & 0o777) == "0o700"
+    assert {oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {"0o600"}
     with Store(site.config.state.path) as store:
         assert store.run_summaries() == []
 
