@@ -37,7 +37,7 @@ from publisher.delivery import DeliveryReport, deliver
 from publisher.digest import freeze_run
 from publisher.model import Subscriber
 from publisher.publish import live_posts, publish
-from publisher.store import Store
+from publisher.state import open_state
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 TAGS = [f"Topic {k:03d}" for k in range(1, 101)]
@@ -105,8 +105,8 @@ def fresh_state(config_path: Path, people: list[Subscriber], name: str) -> tuple
     config_path.write_text(text.split("\n[state]")[0] + f'\n[state]\npath = "{state.name}"\n', encoding="utf-8")
     config = load_config(config_path)
     publish(config, NOW)
-    with Store(config.state.path) as store, store.transaction():
-        store.insert_subscribers(people)
+    with open_state(config.state) as store, store.transaction():
+        store.subscribers.insert(people)
     return config, live_posts(config, NOW)
 
 
@@ -121,7 +121,7 @@ def bench_queue(config_path: Path, people: list[Subscriber], runs: int) -> dict[
     for run in range(runs):
         config, posts = fresh_state(config_path, people, f"queue{run}")
         digest = config.digest("daily")
-        with Store(config.state.path) as store:
+        with open_state(config.state) as store:
             before = config.state.path.stat().st_size
             started, cpu = time.perf_counter(), cpu_seconds()
             plan = freeze_run(config, store, digest, NOW - timedelta(hours=4), posts, NOW, SECRET)
@@ -158,7 +158,7 @@ def bench_delivery(config_path: Path, people: list[Subscriber], runs: int) -> di
     for run in range(runs):
         config, posts = fresh_state(config_path, people, f"deliver{run}")
         digest = config.digest("daily")
-        with Store(config.state.path) as store:
+        with open_state(config.state) as store:
             plan = freeze_run(config, store, digest, NOW - timedelta(hours=4), posts, NOW, SECRET)
             report = DeliveryReport()
             started, cpu = time.perf_counter(), cpu_seconds()

@@ -34,7 +34,7 @@ from .config import BouncesConfig, Config
 from .errors import ConfigError, MailboxError, SubscriberError
 from .locks import holding
 from .model import Subscriber
-from .store import Store
+from .state import State, open_state
 from .subscribers import subscriber_for_token
 from .tokens import check_address_token, make_address_token
 
@@ -188,7 +188,7 @@ def _recipients(msg: Message) -> str:
     return "\n".join(str(value) for name in _RECIPIENT_HEADERS for value in msg.get_all(name, []))
 
 
-def _subscriber(store: Store, secret: bytes, found: Iterator[tuple[str, str]], purpose: str) -> Subscriber | None:
+def _subscriber(store: State, secret: bytes, found: Iterator[tuple[str, str]], purpose: str) -> Subscriber | None:
     """The first subscriber a valid token of this purpose names; forged or stale tokens name nobody."""
     for token_purpose, token in found:
         if token_purpose == purpose:
@@ -228,7 +228,7 @@ def _when(msg: Message, now: datetime) -> datetime:
     return min(when, now)
 
 
-def judge(store: Store, bounces: BouncesConfig, secret: bytes, msg: Message) -> tuple[Verdict, Subscriber | None]:
+def judge(store: State, bounces: BouncesConfig, secret: bytes, msg: Message) -> tuple[Verdict, Subscriber | None]:
     """The verdict on one message and the subscriber it concerns (None: nobody we can trust)."""
     verdict = classify(msg)
     everywhere = _text_of(msg)
@@ -252,23 +252,23 @@ def judge(store: Store, bounces: BouncesConfig, secret: bytes, msg: Message) -> 
     return bounce, _subscriber(store, secret, iter(addressed + list(_tokens(everywhere, bounces))), VERP)
 
 
-def _soft_limit_reached(store: Store, bounces: BouncesConfig, subscriber: int, at: datetime) -> bool:
+def _soft_limit_reached(store: State, bounces: BouncesConfig, subscriber: int, at: datetime) -> bool:
     """Some span of soft_bounce_days around ``at`` holds soft_bounce_limit soft bounces (reports may
     be read in any order, so the span may end after ``at``)."""
     days, limit = timedelta(days=bounces.soft_bounce_days), bounces.soft_bounce_limit
-    times = store.mail_times(subscriber, SOFT, at - days, at + days)
+    times = store.mail.times(subscriber, SOFT, at - days, at + days)
     return any(times[i + limit - 1] - times[i] <= days for i in range(len(times) - limit + 1))
 
 
 def apply(
-    store: Store, bounces: BouncesConfig, key: str, verdict: Verdict, subscriber: Subscriber | None, at: datetime
+    store: State, bounces: BouncesConfig, key: str, verdict: Verdict, subscriber: Subscriber | None, at: datetime
 ) -> Applied:
     """Record the message and change its subscriber; call inside the transaction that records it."""
     if subscriber is None and verdict.outcome in (HARD, SOFT, COMPLAINT):
         verdict = Verdict(UNRECOGNISED, f"a {verdict.outcome} naming no subscriber by a valid token: {verdict.detail}")
     detail = verdict.detail
     sid = subscriber.id if subscriber else None
-    store.record_mail(key, verdict.outcome, sid, detail, at)
+    store.mail.record(key, verdict.outcome, sid, detail, at)
     if subscriber is None:
         return Applied(verdict.outcome, None, detail)
     status = subscriber.status
@@ -280,7 +280,7 @@ def apply(
     elif verdict.outcome in (COMPLAINT, UNSUBSCRIBED) and status != "unsubscribed":
         status = "unsubscribed"
     if status != subscriber.status:
-        store.set_subscriber_status(subscriber.id, status)
+        store.subscribers.set_status(subscriber.id, status)
     return Applied(verdict.outcome, subscriber, detail)
 
 
@@ -481,7 +481,7 @@ def process_bounces(
     """
     bounces = bounces_config(config)
     report = BounceReport()
-    with Store(config.state.path) as store, holding(store, "bounces", "the bounce mailbox is being read"):
+    with open_state(config.state) as store, holding(store, "bounces", "the bounce mailbox is being read"):
         box = open_mailbox(bounces)
         try:
             for handle, raw in box.messages():
@@ -489,7 +489,7 @@ def process_bounces(
                 key = message_key(raw, msg)
                 report.read += 1
                 with store.transaction():
-                    if store.mail_seen(key):
+                    if store.mail.seen(key):
                         report.already += 1
                         applied = None
                     else:
@@ -505,21 +505,21 @@ def process_bounces(
     return report
 
 
-def subscriber_notes(store: Store) -> dict[int, str]:
+def subscriber_notes(store: State) -> dict[int, str]:
     """subscriber id -> why they get no more digests, for those a bounce or a complaint stopped."""
     notes = {
         sid: f"bounced: {event.outcome} {event.detail} ({event.at:%Y-%m-%d})"
-        for sid, event in store.mail_events((HARD, SOFT)).items()
+        for sid, event in store.mail.events((HARD, SOFT)).items()
         if event.status == "bounced"
     }
-    for sid, event in store.mail_events((COMPLAINT,)).items():
+    for sid, event in store.mail.events((COMPLAINT,)).items():
         notes[sid] = f"complained: {event.detail} ({event.at:%Y-%m-%d})"
     return notes
 
 
-def mailbox_summary(store: Store) -> str | None:
+def mailbox_summary(store: State) -> str | None:
     """One line of counts over every message the bounce mailbox has had; None before the first."""
-    counts = store.mail_outcomes()
+    counts = store.mail.outcomes()
     if not counts:
         return None
     return f"bounce mailbox: {sum(counts.values())} messages: " + ", ".join(

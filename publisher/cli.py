@@ -21,7 +21,8 @@ from .errors import ConfigError, ContentError, PublisherError, StateError
 from .model import Subscriber
 from .publish import Progress, publish
 from .scaffold import init_site
-from .store import Store, damaged
+from .state import open_state
+from .state.sqlite import damaged
 
 
 def find_config(site: Path | None, config: Path | None) -> Path:
@@ -160,7 +161,7 @@ def subscribers_add(obj: Context, address: str, name: str, tags: tuple[str, ...]
 
     config = obj.config()
     slugs = tuple(config.tags.slug(t) for t in tags if t.strip())  # a slug the site pins, else the name's own
-    with Store(config.state.path) as store:
+    with open_state(config.state) as store:
         added = add_subscriber(store, address, name, slugs, datetime.now(UTC), "pending" if pending else "active")
     click.echo(f"added {added.address} ({added.status}; tags: {', '.join(added.tags or ['all'])})")
     _warn_unknown_tags(config, [added])
@@ -182,7 +183,7 @@ def subscribers_remove(obj: Context, address: str) -> None:
     """Forget a subscriber: address, tags and what they have received."""
     from .subscribers import remove_subscriber
 
-    with Store(obj.config().state.path) as store:
+    with open_state(obj.config().state) as store:
         removed = remove_subscriber(store, address)
     click.echo(f"removed {removed.address}")
 
@@ -193,9 +194,9 @@ def subscribers_list(obj: Context) -> None:
     """One line per subscriber: address, status, tags, name (and why a bounce or complaint stopped them)."""
     from .bounces import subscriber_notes
 
-    with Store(obj.config().state.path) as store:
+    with open_state(obj.config().state) as store:
         notes = subscriber_notes(store)
-        for s in store.subscribers():
+        for s in store.subscribers.all():
             note = f"\t{notes[s.id]}" if s.id in notes else ""
             click.echo(f"{s.address}\t{s.status}\t{','.join(s.tags or ['all'])}\t{s.name}{note}")
 
@@ -208,7 +209,7 @@ def subscribers_import(obj: Context, csv_file: Path) -> None:
     from .subscribers import import_csv
 
     config = obj.config()
-    with Store(config.state.path) as store:
+    with open_state(config.state) as store:
         report = import_csv(store, csv_file, datetime.now(UTC))
     click.echo(f"{report.added} added, {report.already} already subscribed")
     _warn_unknown_tags(config, report.subscribers)
@@ -220,8 +221,8 @@ def subscribers_export(obj: Context) -> None:
     """Write every subscriber as CSV to standard output, in the format 'import' reads."""
     from .subscribers import export_csv
 
-    with Store(obj.config().state.path) as store:
-        export_csv(store.subscribers(), sys.stdout)
+    with open_state(obj.config().state) as store:
+        export_csv(store.subscribers.all(), sys.stdout)
 
 
 @main.group()
@@ -294,10 +295,10 @@ def outbox(ctx: click.Context) -> None:
     from .slots import local_time
 
     config = ctx.find_object(Context).config()
-    with Store(config.state.path) as store:
-        runs = store.run_summaries()
+    with open_state(config.state) as store:
+        runs = store.runs.summaries()
         mail, notes = mailbox_summary(store), subscriber_notes(store)
-        addresses = {s.id: s.address for s in store.subscribers()} if notes else {}
+        addresses = {s.id: s.address for s in store.subscribers.all()} if notes else {}
     if not runs:
         click.echo("no digest runs yet")
     digests = {d.name: d for d in config.digests}
@@ -343,20 +344,19 @@ def bounces_command(obj: Context, now_text: str | None) -> None:
 
 @main.group("db")
 def db_group() -> None:
-    """Check, back up or reset the state database (subscribers, outbox, publish ledger)."""
+    """Check, back up, reset or copy the state database (subscribers, outbox, publish ledger)."""
 
 
 @db_group.command("check")
 @pass_context
 def db_check(obj: Context) -> None:
-    """Run SQLite's full integrity check on the state database."""
-    path = obj.config().state.path
-    with Store(path) as store:
-        problems = store.problems()
+    """Run SQLite's full integrity check on the state file; on PostgreSQL, check the schema and read every table."""
+    with open_state(obj.config().state) as store:
+        problems, path, sqlite = store.problems(), store.label, store.is_sqlite
     for problem in problems[1:]:
         click.echo(f"error: {path}: {problem}", err=True)
     if problems:
-        raise damaged(path, problems[0])
+        raise damaged(path, problems[0]) if sqlite else StateError(f"state database {path}: {problems[0]}")
     click.echo(f"{path}: ok")
 
 
@@ -364,25 +364,51 @@ def db_check(obj: Context) -> None:
 @click.argument("target", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path))
 @pass_context
 def db_backup(obj: Context, target: Path) -> None:
-    """Copy the state database to PATH (a new file), safely while other commands use it."""
+    """Copy the SQLite state file to PATH (a new file), safely while other commands use it."""
     if target.exists():
         raise StateError(f"{target} already exists; expected the name of a new file")
-    path = obj.config().state.path
-    with Store(path) as store:
+    with open_state(obj.config().state) as store:
         store.backup(target)
-    click.echo(f"backed up {path} to {target}")
+    click.echo(f"backed up {store.label} to {target}")
 
 
 @db_group.command("reset")
 @pass_context
 def db_reset(obj: Context) -> None:
-    """Move an empty or damaged state database aside and start a new, empty one."""
-    from .store import move_aside
+    """Move an empty or damaged SQLite state file aside and start a new, empty one."""
+    from .state import database_url
+    from .state.postgres import redacted
+    from .state.sqlite import move_aside
+
+    config = obj.config().state
+    if url := database_url(config.url):
+        raise StateError(f"'publisher db reset' moves a damaged SQLite file aside; restore {redacted(url)} from a dump")
+    path = config.path
+    aside = move_aside(path, datetime.now(UTC))
+    open_state(path).close()
+    click.echo(f"moved {path} to {aside}; started a new state database with no subscribers")
+
+
+@db_group.command("copy")
+@click.option(
+    "--to", "url", required=True, metavar="URL", help="An empty PostgreSQL database: postgresql://user@host/dbname"
+)
+@pass_context
+def db_copy(obj: Context, url: str) -> None:
+    """Copy every table of the SQLite state file into an empty PostgreSQL database and check the counts."""
+    from .state import open_postgres_url
+    from .state.copy import copy_state
+    from .state.postgres import redacted
 
     path = obj.config().state.path
-    aside = move_aside(path, datetime.now(UTC))
-    Store(path).close()
-    click.echo(f"moved {path} to {aside}; started a new state database with no subscribers")
+    if not path.exists():
+        raise StateError(f"no state file at {path} to copy; expected the SQLite state of this site")
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise StateError(f"--to {redacted(url)!r}: expected postgresql://user@host/dbname")
+    with open_state(path) as source, open_postgres_url(url, path) as target:
+        counts = copy_state(source, target)
+    click.echo(f"copied {path} to {redacted(url)}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    click.echo(f"set [state] url, or PUBLISHER_DATABASE_URL, to {redacted(url)} to use it")
 
 
 @main.command("import")

@@ -106,7 +106,10 @@ class FeedsConfig:
 
 @dataclass(frozen=True)
 class StateConfig:
+    """The SQLite file (the default), or a PostgreSQL URL (PUBLISHER_DATABASE_URL wins over it)."""
+
     path: Path
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -421,8 +424,11 @@ def _tags(data: Any) -> TagsConfig:
 
 def _state(root: Path, data: Any) -> StateConfig:
     s = _Section(data, "state")
-    result = StateConfig(path=_folder(root, s, "path", ".publisher/state.db"))
-    s.finish({"path"})
+    url = s.get("url", str, None)
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"config: state.url = {url.split('@')[-1]!r}: expected postgresql://user@host/dbname")
+    result = StateConfig(path=_folder(root, s, "path", ".publisher/state.db"), url=url)
+    s.finish({"path", "url"})
     return result
 
 

@@ -42,7 +42,7 @@ from .errors import ConfigError, DeliveryError
 from .locks import holding
 from .publish import Progress, live_posts
 from .slots import current_slot, local_time
-from .store import OutboxItem, Store, Waiting
+from .state import OutboxItem, State, Waiting, open_state
 from .tokens import secret_from_env
 from .unsubscribes import apply_unsubscribes
 
@@ -354,7 +354,7 @@ class Queue(Protocol):
 
 
 def _record(
-    store: Store, queue: Queue, out: Outgoing, result: Result, report: DeliveryReport, smtp: SmtpConfig, now: datetime
+    store: State, queue: Queue, out: Outgoing, result: Result, report: DeliveryReport, smtp: SmtpConfig, now: datetime
 ) -> None:
     """Commit what became of one message, and count it."""
     outcome, detail = result.outcome, result.detail
@@ -378,7 +378,7 @@ def _record(
 
 def deliver_queue(
     smtp: SmtpConfig,
-    store: Store,
+    store: State,
     queue: Queue,
     report: DeliveryReport,
     *,
@@ -416,7 +416,7 @@ def deliver_queue(
 class _DigestOutbox:
     """The outbox rows of one digest; each message is built from its run's shared render."""
 
-    def __init__(self, config: Config, store: Store, digest: DigestConfig) -> None:
+    def __init__(self, config: Config, store: State, digest: DigestConfig) -> None:
         self.config, self.store, self.digest = config, store, digest
         self.renders: dict[int, Render] = {}
         self.envelope_from = parse_mailbox(digest.from_address)[1]
@@ -424,7 +424,7 @@ class _DigestOutbox:
     def items(self) -> list[Outgoing]:
         return [
             Outgoing(item.id, item.fields["address"], item.attempts, item.not_before, item)
-            for item in self.store.open_messages(self.digest.name)
+            for item in self.store.runs.open_messages(self.digest.name)
         ]
 
     def refused(self, out: Outgoing) -> str | None:
@@ -434,27 +434,27 @@ class _DigestOutbox:
     def envelope(self, out: Outgoing) -> tuple[str, bytes]:
         item: OutboxItem = out.item
         if item.body not in self.renders:
-            self.renders[item.body] = Render(*self.store.run_body(item.body))
+            self.renders[item.body] = Render(*self.store.runs.body(item.body))
         render = self.renders[item.body]
         return item.fields.get("return_path", self.envelope_from), message_bytes(
             self.config, self.digest, item.slot, item.frozen, item.subscriber, render, item.fields
         )
 
     def sent(self, out: Outgoing, when: datetime) -> None:
-        self.store.mark_sent(out.item, when)
+        self.store.runs.mark_sent(out.item, when)
 
     def retry(self, out: Outgoing, later: datetime, error: str) -> None:
-        self.store.mark_retry(out.item, later, error)
+        self.store.runs.mark_retry(out.item, later, error)
 
     def done(self, out: Outgoing, outcome: Outcome, error: str) -> None:
-        self.store.mark_done(out.item, outcome.value, error)
+        self.store.runs.mark_done(out.item, outcome.value, error)
         if outcome is Outcome.BOUNCED:
-            self.store.set_subscriber_status(out.item.subscriber, "bounced")
+            self.store.subscribers.set_status(out.item.subscriber, "bounced")
 
 
 def deliver(
     config: Config,
-    store: Store,
+    store: State,
     digest: DigestConfig,
     report: DeliveryReport,
     *,
@@ -471,7 +471,7 @@ def deliver(
             label=f"{digest.name}: sending",
         )  # fmt: skip
     except DeliveryError as exc:
-        left = store.waiting().get(digest.name, Waiting(0, None)).count
+        left = store.runs.waiting().get(digest.name, Waiting(0, None)).count
         raise DeliveryError(f"{exc}; {report.sent} sent, {left} left in the outbox: send again later") from None
 
 
@@ -497,13 +497,13 @@ def send_digest(
     digest = config.digest(name)
     report = DeliveryReport(slot=current_slot(digest, now) if new_run else None)
     secret = secret_from_env()
-    with Store(config.state.path) as store:
+    with open_state(config.state) as store:
         if dry_run:
-            report.waiting = store.waiting().get(digest.name, report.waiting)
-            if report.slot is not None and not store.run_exists(digest.name, report.slot):
+            report.waiting = store.runs.waiting().get(digest.name, report.waiting)
+            if report.slot is not None and not store.runs.exists(digest.name, report.slot):
                 posts = live_posts(config, now)
                 report.planned = plan_run(
-                    Renderer(config, digest), posts, store.published_seqs(), store.active_subscribers(digest.name)
+                    Renderer(config, digest), posts, store.published.seqs(), store.subscribers.active(digest.name)
                 )
             return report
         with holding(store, f"digest {name}", f"digest {name!r} is being sent by another process"):
@@ -516,7 +516,7 @@ def send_digest(
                     report.planned = freeze_run(config, store, digest, report.slot, posts, now, secret)
                     deliver(config, store, digest, report, **args)
             finally:
-                report.waiting = store.waiting().get(digest.name, report.waiting)
+                report.waiting = store.runs.waiting().get(digest.name, report.waiting)
     return report
 
 
@@ -525,8 +525,8 @@ def requeue(config: Config, digest: str | None) -> int:
     next send; how many."""
     if digest is not None:
         config.digest(digest)
-    with Store(config.state.path) as store, store.transaction():
-        return store.requeue(digest)
+    with open_state(config.state) as store, store.transaction():
+        return store.runs.requeue(digest)
 
 
 def describe(counts: Mapping[str, int], retry_at: str | None = None) -> str:

@@ -45,7 +45,7 @@ from .errors import ConfigError
 from .model import Post, Subscriber
 from .private import write_private
 from .publish import live_posts
-from .store import Store
+from .state import State, open_state
 from .subscribers import MANAGE, UNSUBSCRIBE, valid_address
 from .tokens import make_token, secret_from_env
 
@@ -537,15 +537,15 @@ def plan_run(
 
 
 def freeze_run(
-    config: Config, store: Store, digest: DigestConfig, slot: datetime, posts: list[Post], now: datetime, secret: bytes
+    config: Config, store: State, digest: DigestConfig, slot: datetime, posts: list[Post], now: datetime, secret: bytes
 ) -> RunPlan | None:
     """Fix the run's posts and recipients in one transaction; None when this slot was frozen before."""
     renderer = Renderer(config, digest)
     with store.transaction():
-        if store.run_exists(digest.name, slot):
+        if store.runs.exists(digest.name, slot):
             return None
-        plan = plan_run(renderer, posts, store.published_seqs(), store.active_subscribers(digest.name))
-        store.insert_run(
+        plan = plan_run(renderer, posts, store.published.seqs(), store.subscribers.active(digest.name))
+        store.runs.insert(
             digest.name,
             slot,
             now,
@@ -568,11 +568,11 @@ def preview(config: Config, name: str, address: str | None, out: Path, now: date
     digest = config.digest(name)
     secret = secret_from_env()
     posts = live_posts(config, now)
-    with Store(config.state.path) as store:
-        seqs = store.published_seqs()
+    with open_state(config.state) as store:
+        seqs = store.published.seqs()
         clean = valid_address(address, "--to") if address else parse_mailbox(digest.from_address)[1]
-        subscriber = store.subscriber(clean)
-        watermark = store.watermark(subscriber.id, digest.name) if subscriber else 0
+        subscriber = store.subscribers.by_address(clean)
+        watermark = store.subscribers.watermark(subscriber.id, digest.name) if subscriber else 0
     recipient = subscriber or Subscriber(0, clean, "", None, "active", now)
     plan = plan_run(Renderer(config, digest), posts, seqs, [(recipient, watermark)])
     if not plan.messages:

@@ -37,6 +37,10 @@ class StateError(PublisherError):
     """The state database cannot be opened or has an unknown schema version."""
 
 
+class StateBusy(StateError):
+    """Another process's transaction held the state database for longer than we wait."""
+
+
 class Busy(PublisherError):
     """Another live publisher process holds the lock this work needs; the message names it."""
 

@@ -1,8 +1,10 @@
 """Named locks in the state database, so that two processes never do the same work at once.
 
-A lock records its holder's pid, host and start. A holder on this host whose
-process is gone (a crash, a kill -9) is taken over; one on another host cannot
-be checked from here and always blocks, with a message naming it.
+A lock records its holder's pid, host and start. On SQLite, a holder on this
+host whose process is gone (a crash, a kill -9) is taken over; one on another
+host cannot be checked from here and always blocks, with a message naming it.
+On PostgreSQL the server holds the lock for the holder's connection and frees it
+when that connection ends, whichever host it was on.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from .errors import Busy
-from .store import LockHolder, Store
+from .state import LockHolder, State
 
 log = logging.getLogger("publisher")
 
@@ -36,21 +38,28 @@ def _gone(holder: LockHolder, me: LockHolder) -> bool:
 
 
 @contextmanager
-def holding(store: Store, name: str, busy: str) -> Iterator[None]:
+def holding(store: State, name: str, busy: str) -> Iterator[None]:
     """Hold lock ``name`` for the block; while a live process holds it, raise Busy: "{busy}: {holder}".
 
     ``since`` is the wall clock's, not the scheduler's: it tells a person when that process started.
     """
     me = LockHolder(os.getpid(), socket.gethostname(), datetime.now(UTC))
-    with store.transaction():
-        holder = store.lock_holder(name)
-        if holder is not None and not _gone(holder, me):
-            raise Busy(f"{busy}: {holder}")
-        store.take_lock(name, me)
-    if holder is not None:
-        log.warning("took over lock %r from %s: that process is gone", name, holder)
+    server = store.locks.held_by_server  # PostgreSQL: the server's lock decides, and frees it if we vanish
+    if server and not store.locks.try_server_lock(name):
+        raise Busy(f"{busy}: {store.locks.holder(name) or 'a process on another connection'}")
     try:
-        yield
-    finally:
         with store.transaction():
-            store.release_lock(name, me)
+            holder = store.locks.holder(name)
+            if holder is not None and not server and not _gone(holder, me):
+                raise Busy(f"{busy}: {holder}")
+            store.locks.take(name, me)
+        if holder is not None:
+            log.warning("took over lock %r from %s: that process is gone", name, holder)
+        try:
+            yield
+        finally:
+            with store.transaction():
+                store.locks.release(name, me)
+    finally:
+        if server:
+            store.locks.release_server_lock(name)

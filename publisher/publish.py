@@ -31,7 +31,8 @@ from .errors import ConfigError, ContentError, ContentProblem, OutputError, quot
 from .feedspec import FeedSpec, author_spec, site_spec, tag_spec
 from .model import Author, Post, Tag, name_slug, slugify
 from .sources import SourceFile, UnreadablePost, content_files, display_path, read_post_file
-from .store import POST_FORMAT, CachedFile, FeedRecord, Store, damaged
+from .state import POST_FORMAT, CachedFile, FeedRecord, State, open_state
+from .state.sqlite import damaged
 
 Progress = Callable[[str, int, int], None]
 
@@ -214,17 +215,17 @@ def _utf8(name: str) -> bool:
 
 
 def scan(
-    config: Config, store: Store, files: list[SourceFile], progress: Progress | None = None, *, html: bool = True
+    config: Config, store: State, files: list[SourceFile], progress: Progress | None = None, *, html: bool = True
 ) -> tuple[list[Post | ContentProblem], list[str]]:
     """Every content file as a Post or a problem, re-reading only files whose stat changed;
     and the notes of the files read (said once: an unchanged file is not read again).
 
     ``html=False``: posts come without their HTML (_write_feeds reads it from the index).
     """
-    if store.get_meta("content_fingerprint") != _content_key(config):
-        store.forget_all_files()
-        store.set_meta("content_fingerprint", _content_key(config))
-    cached = store.cached_files(html=html)
+    if store.meta.get("content_fingerprint") != _content_key(config):
+        store.content.forget_all()
+        store.meta.set("content_fingerprint", _content_key(config))
+    cached = store.content.cached_files(html=html)
     results: dict[str, Post | ContentProblem] = {}
     todo = []
     stale: dict[str, CachedFile] = {}
@@ -258,9 +259,9 @@ def scan(
                 result if html or isinstance(result, ContentProblem) else dataclasses.replace(result, html="")
             )
 
-    store.put_files(parsed())
-    store.restat_files((f.rel, f.mtime_ns, f.size) for f in unchanged)
-    store.forget_files(cached)
+    store.content.put(parsed())
+    store.content.restat((f.rel, f.mtime_ns, f.size) for f in unchanged)
+    store.content.forget(cached)
     return [results[f.rel] for f in files], notes
 
 
@@ -324,14 +325,14 @@ def resolve_tags(posts: list[Post], config: TagsConfig) -> tuple[list[Post], lis
     return resolved, warnings
 
 
-def _moved_tags(store: Store, posts: list[Post], records: dict[str, FeedRecord]) -> tuple[list[str], str]:
+def _moved_tags(store: State, posts: list[Post], records: dict[str, FeedRecord]) -> tuple[list[str], str]:
     """Warnings for tags whose slug (so feed URL) is not the last publish's, and the map to remember.
 
     Before the map was first kept, the last publish's slug of a name is what slugify gives
     (the rule of earlier versions) when the ledger holds a feed in that folder.
     """
     now = {t.name.casefold(): t.slug for post in posts for t in post.tags}
-    known = store.get_meta("tag_slugs")
+    known = store.meta.get("tag_slugs")
     if known is not None:
         before = json.loads(known)
     else:
@@ -391,7 +392,7 @@ def _equal_updated_warnings(plan: list[tuple[FeedSpec, list[Post]]]) -> list[str
 
 def collect(
     config: Config,
-    store: Store,
+    store: State,
     now: datetime,
     report: PublishReport,
     *,
@@ -426,7 +427,7 @@ def collect(
 
 def live_posts(config: Config, now: datetime, *, keep_going: bool = False) -> list[Post]:
     """What a publish at ``now`` would put in the feeds, newest first; ``keep_going`` skips broken files."""
-    with Store(config.state.path) as store, store.transaction():
+    with open_state(config.state) as store, store.transaction():
         return sorted(collect(config, store, now, PublishReport(), keep_going=keep_going), key=Post.sort_key)
 
 
@@ -437,8 +438,8 @@ def indexed_posts(config: Config, now: datetime) -> list[Post]:
     Read-only and without looking at content/: for web pages, which must stay cheap
     for any anonymous request and never wait for, or hold up, a running publish.
     """
-    with Store(config.state.path) as store:
-        cached = store.cached_files(html=False).values()
+    with open_state(config.state) as store:
+        cached = store.content.cached_files(html=False).values()
     posts = [c.result for c in cached if isinstance(c.result, Post)]
     live = [p for p in posts if not p.draft and p.published <= now]
     return sorted(resolve_tags(live, config.tags)[0], key=Post.sort_key)
@@ -463,10 +464,10 @@ def publish(
     started = time.perf_counter()
     out = config.feeds.folder
     feed_key = _fingerprint(config.site, config.feeds, __version__)
-    with Store(config.state.path) as store, store.transaction():
+    with open_state(config.state) as store, store.transaction():
         files = _source_files(config)
         inputs = _fingerprint(_content_key(config), feed_key, [(f.rel, f.mtime_ns, f.size) for f in files])
-        records = store.feed_records()
+        records = store.feeds.records()
         unchanged = _unchanged_since_last_time(store, inputs, now, out, records)
         if unchanged and not force:
             unchanged.seconds = time.perf_counter() - started
@@ -475,7 +476,7 @@ def publish(
         if force:
             if problems := store.problems(quick=True):
                 raise damaged(store.path, problems[0])
-            store.forget_all_files()
+            store.content.forget_all()
         # Planning needs no post's HTML: _write_feeds reads it for the entries it writes,
         # so neither an edit nor a full publish holds every post's body.
         live = collect(config, store, now, report, keep_going=keep_going, files=files, progress=progress, html=False)
@@ -501,14 +502,14 @@ def publish(
         # a feed that cannot be written leaves the old feeds, and the ledger, as they were.
         renames: list[tuple[Path, Path]] = []
         try:
-            for job, tmp, written_record in _write_feeds(config, jobs, store.html_of, progress):
+            for job, tmp, written_record in _write_feeds(config, jobs, store.content.html_of, progress):
                 rel = job.spec.path(job.fmt)
                 if tmp:
                     report.written.append(rel)
                     renames.append((tmp, out / rel))
                 else:
                     report.unchanged += 1
-                store.put_feed(rel, written_record)
+                store.feeds.put(rel, written_record)
             for tmp, target in renames:
                 _replace(tmp, target)
         finally:
@@ -517,16 +518,16 @@ def publish(
                     _remove_feed(out, tmp.relative_to(out).as_posix())
         for rel in sorted(set(records) - wanted):
             _remove_feed(out, rel)
-            store.forget_feed(rel)
+            store.feeds.forget(rel)
             report.removed.append(rel)
         for rel in _strays(out, wanted):
             _remove_feed(out, rel)
             report.removed.append(rel)
         if record:
-            numbered = store.published_ids()
-            store.record_published((post_id for post_id in live_ids if post_id not in numbered), now)
-            if store.get_meta("tag_slugs") != slugs:
-                store.set_meta("tag_slugs", slugs)
+            numbered = store.published.ids()
+            store.published.record((post_id for post_id in live_ids if post_id not in numbered), now)
+            if store.meta.get("tag_slugs") != slugs:
+                store.meta.set("tag_slugs", slugs)
         said = set() if force else set(_last_publish(store).get("warnings", ()))
         if not report.problems:
             _remember(store, inputs, report)
@@ -584,7 +585,7 @@ def _write_feeds(
             progress("writing feeds", number, len(jobs))
 
 
-def _remember(store: Store, inputs: str, report: PublishReport) -> None:
+def _remember(store: State, inputs: str, report: PublishReport) -> None:
     """Note what this publish saw, so that the next one can tell in one look that nothing changed."""
     summary = {
         "inputs": inputs,
@@ -593,12 +594,12 @@ def _remember(store: Store, inputs: str, report: PublishReport) -> None:
         "counts": [report.posts, report.drafts, report.scheduled],
         "warnings": report.warnings,
     }
-    if store.get_meta("last_publish") != (text := json.dumps(summary)):
-        store.set_meta("last_publish", text)
+    if store.meta.get("last_publish") != (text := json.dumps(summary)):
+        store.meta.set("last_publish", text)
 
 
 def _unchanged_since_last_time(
-    store: Store, inputs: str, now: datetime, out: Path, records: dict[str, FeedRecord]
+    store: State, inputs: str, now: datetime, out: Path, records: dict[str, FeedRecord]
 ) -> PublishReport | None:
     """A report for a publish with nothing to do, or None when anything may have changed.
 
@@ -622,9 +623,9 @@ def _unchanged_since_last_time(
     return PublishReport(posts=posts, drafts=drafts, scheduled=scheduled, unchanged=len(records))  # warnings: said
 
 
-def _last_publish(store: Store) -> dict[str, Any]:
+def _last_publish(store: State) -> dict[str, Any]:
     """What the last clean publish noted (see _remember); empty before the first."""
-    text = store.get_meta("last_publish")
+    text = store.meta.get("last_publish")
     return json.loads(text) if text else {}
 
 

@@ -28,7 +28,7 @@ from .locks import holding
 from .publish import publish
 from .signup import send_confirmations
 from .slots import current_slot, local_time, slots_between
-from .store import Store
+from .state import State, open_state
 
 log = logging.getLogger("publisher")
 
@@ -93,7 +93,7 @@ class Runner:
     """
 
     def __init__(
-        self, config: Config, store: Store, *, clock: Clock, sleep: Sleep, stop: threading.Event, preview: bool = False
+        self, config: Config, store: State, *, clock: Clock, sleep: Sleep, stop: threading.Event, preview: bool = False
     ) -> None:
         self.config, self.store = config, store
         self.clock, self.sleep, self.stop = clock, sleep, stop
@@ -113,8 +113,8 @@ class Runner:
             failed += not self._job("publish", lambda: self._publish(now))
         if self.config.bounces is not None:
             failed += not self._job("bounces", lambda: self._bounces(now))
-        last = self.store.last_slots()
-        unfinished = {d for d, w in self.store.waiting().items() if w.first is None or w.first <= now}
+        last = self.store.runs.last_slots()
+        unfinished = {d for d, w in self.store.runs.waiting().items() if w.first is None or w.first <= now}
         for due in due_slots(now, self.config.digests, last, unfinished, self.config.run.grace):
             if self.stop.is_set():
                 break
@@ -172,7 +172,7 @@ class Runner:
         if due.skip:
             with self.store.transaction():
                 for slot, why in due.skip:
-                    self.store.record_skipped(digest.name, slot, now, why)
+                    self.store.runs.record_skipped(digest.name, slot, now, why)
             for slot, why in due.skip:
                 log.info("digest %s slot %s: skipped, %s", digest.name, local_time(digest, slot), why)
         if due.send is None and not due.resume:
@@ -213,7 +213,7 @@ def run_scheduler(config: Config, *, once: bool, start: datetime | None = None, 
     stop = threading.Event()
     clock = shifted_clock(start)
     busy = "another publisher run is using this state database"
-    with Store(config.state.path) as store, holding(store, "run", busy), stop_on_signals(stop):
+    with open_state(config.state) as store, holding(store, "run", busy), stop_on_signals(stop):
         runner = Runner(config, store, clock=clock, sleep=stop.wait, stop=stop, preview=preview)
         if preview:
             log.warning("run: the clock starts at %s, in the future: a dry run, nothing is published or sent", start)

@@ -27,7 +27,7 @@ from .digest import one_line, template_environment, wire_bytes
 from .errors import ConfigError, RateLimited, SubscriberError
 from .locks import holding
 from .model import Subscriber
-from .store import Store, Waiting
+from .state import State, Waiting
 from .subscribers import MANAGE, subscriber_for_token, valid_address
 from .tokens import NOT_VALID, make_token, token_subscriber
 
@@ -75,7 +75,7 @@ def _confirm_token(secret: bytes, subscriber: Subscriber, at: datetime) -> str:
 
 def request_signup(
     config: Config,
-    store: Store,
+    store: State,
     secret: bytes,
     address: str,
     tags: tuple[str, ...] | None,
@@ -94,35 +94,35 @@ def request_signup(
     clean = valid_address(address, "address")
     now = now.astimezone(UTC)
     with store.transaction():
-        recent = [at for at in store.signup_times(clean) if at > now - ADDRESS_LIMIT.window]
+        recent = [at for at in store.signups.times(clean) if at > now - ADDRESS_LIMIT.window]
         if len(recent) >= ADDRESS_LIMIT.count:
             log.info("sign-up: %s had %d confirmation e-mails in 24 hours; none queued", clean, len(recent))
             return clean
-        if store.client_signups(client, now - CLIENT_LIMIT.window) >= CLIENT_LIMIT.count:
+        if store.signups.client_count(client, now - CLIENT_LIMIT.window) >= CLIENT_LIMIT.count:
             raise RateLimited("too many sign-ups from your network in the last hour; try again later")
-        subscriber = store.subscriber(clean)
+        subscriber = store.subscribers.by_address(clean)
         if subscriber is None:
-            store.insert_subscribers([Subscriber(0, clean, "", tags, "pending", now)])
-            subscriber = store.subscriber(clean)
+            store.subscribers.insert([Subscriber(0, clean, "", tags, "pending", now)])
+            subscriber = store.subscribers.by_address(clean)
             assert subscriber is not None
         if subscriber.status != "active":
-            store.set_subscriber_status(subscriber.id, "pending")
-            store.set_preferences(subscriber.id, tags, digest)
-        store.record_signup(clean, client, now, now - KEEP_SIGNUPS)
+            store.subscribers.set_status(subscriber.id, "pending")
+            store.subscribers.set_preferences(subscriber.id, tags, digest)
+        store.signups.record(clean, client, now, now - KEEP_SIGNUPS)
         msg = confirmation_message(config, subscriber, _confirm_token(secret, subscriber, now), now)
         sender = msg["From"].addresses[0].addr_spec
-        store.queue_confirmation(subscriber.id, sender, clean, wire_bytes(msg), now, now - KEEP_SIGNUPS)
+        store.confirmations.queue(subscriber.id, sender, clean, wire_bytes(msg), now, now - KEEP_SIGNUPS)
     return clean
 
 
 class _Confirmations:
     """The queued confirmation e-mails, for the sending loop that digests use too."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: State) -> None:
         self.store = store
 
     def items(self) -> list[Outgoing]:
-        return [Outgoing(c.id, c.address, c.attempts, c.not_before, c) for c in self.store.open_confirmations()]
+        return [Outgoing(c.id, c.address, c.attempts, c.not_before, c) for c in self.store.confirmations.open()]
 
     def refused(self, out: Outgoing) -> str | None:
         status = out.item.subscriber_status
@@ -132,18 +132,18 @@ class _Confirmations:
         return out.item.sender, out.item.message
 
     def sent(self, out: Outgoing, when: datetime) -> None:
-        self.store.confirmation_sent(out.id, when)
+        self.store.confirmations.sent(out.id, when)
 
     def retry(self, out: Outgoing, later: datetime, error: str) -> None:
-        self.store.confirmation_retry(out.id, later, error)
+        self.store.confirmations.retry(out.id, later, error)
 
     def done(self, out: Outgoing, outcome: Outcome, error: str) -> None:
-        self.store.confirmation_done(out.id, outcome.value, error)
+        self.store.confirmations.done(out.id, outcome.value, error)
         if outcome is Outcome.BOUNCED:
-            self.store.set_subscriber_status(out.item.subscriber, "bounced")
+            self.store.subscribers.set_status(out.item.subscriber, "bounced")
 
 
-def send_confirmations(config: Config, store: Store, *, clock: Clock, sleep: Sleep) -> DeliveryReport:
+def send_confirmations(config: Config, store: State, *, clock: Clock, sleep: Sleep) -> DeliveryReport:
     """One pass over the queued confirmation e-mails that are due, by the digests' rules (deliver_queue;
     ``sleep`` serves only smtp.rate_limit): what the server defers goes at a later pass.
 
@@ -154,7 +154,7 @@ def send_confirmations(config: Config, store: Store, *, clock: Clock, sleep: Sle
         try:
             deliver_queue(config.smtp, store, _Confirmations(store), report, clock=clock, sleep=sleep)
         finally:
-            report.waiting = Waiting(len(store.open_confirmations()), None)
+            report.waiting = Waiting(len(store.confirmations.open()), None)
     return report
 
 
@@ -180,12 +180,12 @@ def confirmation_message(config: Config, subscriber: Subscriber, token: str, now
     return msg
 
 
-def check_confirmation(store: Store, secret: bytes, token: str, now: datetime) -> Subscriber:
+def check_confirmation(store: State, secret: bytes, token: str, now: datetime) -> Subscriber:
     """The subscriber a confirmation link is for; SubscriberError when forged, expired or used up."""
-    subscriber = store.subscriber_by_id(token_subscriber(token))
+    subscriber = store.subscribers.by_id(token_subscriber(token))
     times = [
         at
-        for at in (store.signup_times(subscriber.address) if subscriber else ())
+        for at in (store.signups.times(subscriber.address) if subscriber else ())
         if hmac.compare_digest(_confirm_token(secret, subscriber, at).encode(), token.encode())
     ]
     if subscriber is None or not times:  # one answer either way: which ids exist is nobody's business
@@ -200,14 +200,14 @@ def check_confirmation(store: Store, secret: bytes, token: str, now: datetime) -
     return subscriber
 
 
-def confirm_signup(store: Store, secret: bytes, token: str, now: datetime) -> tuple[Subscriber, bool]:
+def confirm_signup(store: State, secret: bytes, token: str, now: datetime) -> tuple[Subscriber, bool]:
     """Activate a pending subscriber; (subscriber, False) when it was active already (a replayed link)."""
     with store.transaction():
         subscriber = check_confirmation(store, secret, token, now)
         if subscriber.status == "active":
             return subscriber, False
-        store.confirm_subscriber(subscriber.id, now)
-    return store.subscriber_by_id(subscriber.id), True  # type: ignore[return-value]
+        store.subscribers.confirm(subscriber.id, now)
+    return store.subscribers.by_id(subscriber.id), True  # type: ignore[return-value]
 
 
 def manage_token(secret: bytes, subscriber: Subscriber) -> str:
@@ -215,10 +215,10 @@ def manage_token(secret: bytes, subscriber: Subscriber) -> str:
 
 
 def update_preferences(
-    store: Store, secret: bytes, token: str, tags: tuple[str, ...] | None, digest: str | None
+    store: State, secret: bytes, token: str, tags: tuple[str, ...] | None, digest: str | None
 ) -> Subscriber:
     """What the manage page's Save button does: new tags and digest, status unchanged."""
     with store.transaction():
         subscriber = subscriber_for_token(store, secret, MANAGE, token)
-        store.set_preferences(subscriber.id, tags, digest)
-    return store.subscriber_by_id(subscriber.id)  # type: ignore[return-value]
+        store.subscribers.set_preferences(subscriber.id, tags, digest)
+    return store.subscribers.by_id(subscriber.id)  # type: ignore[return-value]

@@ -19,7 +19,7 @@ from typing import TextIO
 from .addresses import normalize_address
 from .errors import SubscriberError
 from .model import SUBSCRIBER_STATUSES, Post, Subscriber, Tag, name_slug
-from .store import Store
+from .state import State
 from .tokens import NOT_VALID, check_token, token_subscriber
 from .unsubscribes import apply_if_free, record_unsubscribe
 
@@ -80,27 +80,27 @@ def _status(text: str, where: str) -> str:
 
 
 def add_subscriber(
-    store: Store, address: str, name: str, tags: Iterable[str], now: datetime, status: str = "active"
+    store: State, address: str, name: str, tags: Iterable[str], now: datetime, status: str = "active"
 ) -> Subscriber:
     """A new subscriber; one already on the list is an error that says what their status is."""
     clean = valid_address(address, "address")
     with store.transaction():
-        existing = store.subscriber(clean)
+        existing = store.subscribers.by_address(clean)
         if existing:
             raise SubscriberError(f"address {existing.address} is already a subscriber ({existing.status})")
         confirmed = now if _status(status, "status") == "active" else None
-        store.insert_subscribers([Subscriber(0, clean, name.strip(), tag_slugs(tags), status, now, confirmed)])
-    return store.subscriber(clean)  # type: ignore[return-value]
+        store.subscribers.insert([Subscriber(0, clean, name.strip(), tag_slugs(tags), status, now, confirmed)])
+    return store.subscribers.by_address(clean)  # type: ignore[return-value]
 
 
-def remove_subscriber(store: Store, address: str) -> Subscriber:
+def remove_subscriber(store: State, address: str) -> Subscriber:
     """Forget a subscriber entirely (address, tags, watermarks); messages already sent stay in the outbox."""
     clean = valid_address(address, "address")
     with store.transaction():
-        existing = store.subscriber(clean)
+        existing = store.subscribers.by_address(clean)
         if existing is None:
             raise SubscriberError(f"address {clean} is not a subscriber")
-        store.delete_subscriber(existing.id)
+        store.subscribers.delete(existing.id)
     return existing
 
 
@@ -159,7 +159,7 @@ def read_csv(path: Path, now: datetime) -> list[tuple[int, Subscriber]]:
     return rows
 
 
-def import_csv(store: Store, path: Path, now: datetime) -> ImportReport:
+def import_csv(store: State, path: Path, now: datetime) -> ImportReport:
     """Add every new address in the file; addresses already on the list (or repeated) are left as they are."""
     rows = read_csv(path, now)
     with store.transaction():
@@ -167,10 +167,10 @@ def import_csv(store: Store, path: Path, now: datetime) -> ImportReport:
         new = []
         for _line, subscriber in rows:
             key = subscriber.address.lower()
-            if key not in seen and store.subscriber(subscriber.address) is None:
+            if key not in seen and store.subscribers.by_address(subscriber.address) is None:
                 new.append(subscriber)
             seen.add(key)
-        store.insert_subscribers(new)
+        store.subscribers.insert(new)
     return ImportReport(added=len(new), already=len(rows) - len(new), subscribers=new)
 
 
@@ -192,24 +192,24 @@ def export_csv(subscribers: Iterable[Subscriber], out: TextIO) -> None:
 
 
 def subscriber_for_token(
-    store: Store, secret: bytes, purpose: str, token: str, check: Callable[[bytes, str, str, str], None] = check_token
+    store: State, secret: bytes, purpose: str, token: str, check: Callable[[bytes, str, str, str], None] = check_token
 ) -> Subscriber:
     """The subscriber a signed link (or, with ``check_address_token``, a signed address) acts for;
     SubscriberError when it is forged, altered or names nobody."""
-    subscriber = store.subscriber_by_id(token_subscriber(token))
+    subscriber = store.subscribers.by_id(token_subscriber(token))
     check(secret, purpose, token, subscriber.address if subscriber else "")  # the same work for nobody
     if subscriber is None:
         raise SubscriberError(NOT_VALID)
     return subscriber
 
 
-def unsubscribe(store: Store, secret: bytes, token: str, now: datetime, purpose: str = UNSUBSCRIBE) -> Subscriber:
+def unsubscribe(store: State, secret: bytes, token: str, now: datetime, purpose: str = UNSUBSCRIBE) -> Subscriber:
     """What a one-click unsubscribe link (or the manage page's button) does; a forged token changes nothing.
 
     Recorded in the unsubscribe journal, so it never waits for (or is lost to) a publish holding the
     state database; applied there at once when it is free. Returns the subscriber as now unsubscribed.
     """
     subscriber = subscriber_for_token(store, secret, purpose, token)
-    record_unsubscribe(store.path, subscriber, now)
-    apply_if_free(store.path)
+    record_unsubscribe(store, subscriber, now)
+    apply_if_free(store)
     return dataclasses.replace(subscriber, status="unsubscribed")

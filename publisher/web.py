@@ -49,7 +49,7 @@ from .signup import (
     send_confirmations,
     update_preferences,
 )
-from .store import Store
+from .state import State, open_state
 from .subscribers import MANAGE, UNSUBSCRIBE, missing_tags, subscriber_for_token, tag_slugs, unsubscribe
 from .tokens import secret_from_env
 from .unsubscribes import apply_unsubscribes
@@ -140,7 +140,7 @@ class Mailer:
         """One pass, then the unsubscribes recorded while the state database was busy; another process
         sending the e-mails (Busy) is fine, anything else is logged."""
         try:
-            with Store(self.config.state.path) as store:
+            with open_state(self.config.state) as store:
                 send_confirmations(self.config, store, clock=self.clock, sleep=time.sleep)
         except Busy:
             pass
@@ -149,7 +149,7 @@ class Mailer:
         except Exception:
             self.log.exception("confirmation e-mails failed unexpectedly")
         try:
-            with Store(self.config.state.path) as store:
+            with open_state(self.config.state) as store:
                 apply_unsubscribes(store)
         except Exception:  # kept in the journal: the next pass, or the next digest send, applies them
             self.log.exception("recorded unsubscribes could not be applied yet")
@@ -185,8 +185,8 @@ def create_app(
         sender.start()
         app.extensions["publisher.mailer"] = sender
 
-    def store() -> Store:
-        return Store(config.state.path)
+    def store() -> State:
+        return open_state(config.state)
 
     def poke() -> None:
         """Something was queued (a confirmation e-mail) or recorded (an unsubscribe): the mailer's turn."""
@@ -338,7 +338,7 @@ def create_app(
                         subscriber = subscriber_for_token(db, secret, MANAGE, token())
                     else:
                         subscriber = update_preferences(db, secret, token(), form_tags(), digest)
-            chosen = db.subscriber_digest(subscriber.id)
+            chosen = db.subscribers.digest_of(subscriber.id)
         return page(
             "web-manage.html.j2",
             400 if refused else 200,

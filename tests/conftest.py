@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import shutil
 import textwrap
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,3 +81,66 @@ def demo_site(tmp_path: Path) -> Site:
     shutil.copy(REPO / "config.toml", root / "config.toml")
     shutil.copytree(REPO / "content", root / "content")
     return Site(root, config_text=None)
+
+
+# The state on PostgreSQL: PUBLISHER_TEST_POSTGRES (a URL), else the server on 127.0.0.1:5432 (database
+# "test"). Under CI those tests must run; elsewhere they are skipped when no server answers.
+POSTGRES_CANDIDATES = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql://127.0.0.1:5432/test")
+POSTGRES_HOWTO = "PostgreSQL tests skipped: set PUBLISHER_TEST_POSTGRES=postgresql://user@host/db or start the server on 127.0.0.1:5432"
+
+
+@functools.cache
+def postgres_url() -> str | None:
+    """A URL of a PostgreSQL database we may create schemas in, or None."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    for url in (
+        [os.environ["PUBLISHER_TEST_POSTGRES"]] if os.environ.get("PUBLISHER_TEST_POSTGRES") else POSTGRES_CANDIDATES
+    ):
+        try:
+            psycopg.connect(url, connect_timeout=3).close()
+        except psycopg.Error:
+            continue
+        return url
+    return None
+
+
+def require_postgres() -> str:
+    url = postgres_url()
+    if url is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but no PostgreSQL server answers (PUBLISHER_TEST_POSTGRES or 127.0.0.1:5432)")
+        pytest.skip(POSTGRES_HOWTO)
+    return url
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema of its own for one test, dropped afterwards; the URL that selects it."""
+    import psycopg
+
+    base = require_postgres()
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {name}")
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{name}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as db:
+            db.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Each test run on the SQLite file and on PostgreSQL (through PUBLISHER_DATABASE_URL, as a user sets it)."""
+    monkeypatch.delenv("PUBLISHER_DATABASE_URL", raising=False)
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("about the SQLite file itself")
+    with postgres_schema() as url:
+        monkeypatch.setenv("PUBLISHER_DATABASE_URL", url)
+        yield "postgresql"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from publisher.publish import publish
-from publisher.store import Store
+from publisher.state import open_state
 from publisher.subscribers import add_subscriber
 
 from .conftest import BASE_CONFIG, NOW, Site
@@ -64,7 +64,7 @@ def make_site(root: Path, port: int = 2525, extra: str = "") -> Site:
 
 
 def subscribe(site: Site, *people: tuple[str, str, list[str]]) -> None:
-    with Store(site.config.state.path) as store:
+    with open_state(site.config.state) as store:
         for address, name, tags in people:
             add_subscriber(store, address, name, tags, NOW)
 

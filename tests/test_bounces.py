@@ -27,7 +27,7 @@ from publisher.cli import run
 from publisher.config import load_config
 from publisher.delivery import send_digest
 from publisher.scheduler import Runner
-from publisher.store import Store
+from publisher.state import open_state
 from publisher.tokens import check_address_token
 
 from .conftest import DATA, NOW
@@ -102,8 +102,8 @@ def _deliver(kind: str, path: Path, messages: list[bytes]) -> None:
 
 
 def _statuses(root: Path) -> dict[str, str]:
-    with Store(root / ".publisher" / "state.db") as store:
-        return {s.address: s.status for s in store.subscribers()}
+    with open_state(root / ".publisher" / "state.db") as store:
+        return {s.address: s.status for s in store.subscribers.all()}
 
 
 def _cli(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -115,8 +115,8 @@ def _cli(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[in
 def test_verp_sender_and_mailto_are_signed_for_their_recipient(tmp_path: Path) -> None:
     secret = SECRET.encode()
     sent = _sent(tmp_path / "site", "maildir:bounces")
-    with Store(tmp_path / "site" / ".publisher" / "state.db") as store:
-        ids = {s.address: s.id for s in store.subscribers()}
+    with open_state(tmp_path / "site" / ".publisher" / "state.db") as store:
+        ids = {s.address: s.id for s in store.subscribers.all()}
     for address, got in sent.items():
         local, _, domain = got["verp"].partition("@")
         assert domain == "news.example.org" and local.startswith("bounces+")
@@ -238,10 +238,10 @@ def test_sigkill_mid_way_loses_no_message_and_applies_none_twice(tmp_path: Path,
     finisher = _bounces_process(root)
     out, _ = finisher.communicate(timeout=120)
     assert finisher.returncode == 0, out
-    with Store(root / ".publisher" / "state.db") as store:
-        rows = store.db.execute("SELECT subscriber, count(*) FROM mail_processed GROUP BY subscriber").fetchall()
-        assert store.mail_outcomes() == {"soft bounce": 300}
-    assert sorted(count for _, count in rows) == [2] * 150
+    with open_state(root / ".publisher" / "state.db") as store:
+        rows = store.db.rows("SELECT subscriber, count(*) AS n FROM mail_processed GROUP BY subscriber")
+        assert store.mail.outcomes() == {"soft bounce": 300}
+    assert sorted(row["n"] for row in rows) == [2] * 150
     assert set(_statuses(root).values()) == {"active"}
     if kind == "maildir":
         assert len(os.listdir(root / "bounces" / ".processed" / "cur")) == 300
@@ -364,7 +364,7 @@ def test_each_scheduler_tick_reads_the_mailbox(tmp_path: Path) -> None:
     _deliver("maildir", root / "bounces", [_fill("postfix-dsn.eml", "gone@example.net", sent)])
     site_config = load_config(root / "config.toml")
     clock = FakeClock(NOW + timedelta(hours=1))  # the day's digest is sent: only the mailbox has work
-    with Store(site_config.state.path) as store:
+    with open_state(site_config.state) as store:
         assert Runner(site_config, store, clock=clock.now, sleep=clock.sleep, stop=threading.Event()).tick() == 0
     assert _statuses(root) == {"gone@example.net": "bounced"}
     assert len(os.listdir(root / "bounces" / ".processed" / "cur")) == 1

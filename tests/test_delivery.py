@@ -18,7 +18,7 @@ import pytest
 from publisher.delivery import DeliveryReport, send_digest
 from publisher.errors import DeliveryError
 from publisher.publish import publish
-from publisher.store import Store, Waiting
+from publisher.state import Waiting, open_state
 from publisher.subscribers import UNSUBSCRIBE, unsubscribe
 from publisher.tokens import check_token
 
@@ -145,9 +145,9 @@ def test_451_waits_for_a_later_send_with_backoff_and_550_bounces_one_recipient(t
     assert clock.slept == []  # a retry never waits in the foreground
     assert recorder.per_recipient() == {"alice@example.org": 1, "bob@example.com": 1, "dave@example.org": 1}
     assert recorder.refusals == {"alice@example.org": 2, "bob@example.com": 1, "carol@example.net": 1}
-    with Store(site.config.state.path) as store:
-        assert store.subscriber("carol@example.net").status == "bounced"
-        assert store.run_summaries()[0].counts == {"sent": 3, "bounced": 1}
+    with open_state(site.config.state) as store:
+        assert store.subscribers.by_address("carol@example.net").status == "bounced"
+        assert store.runs.summaries()[0].counts == {"sent": 3, "bounced": 1}
 
 
 def test_server_that_cannot_be_reached_keeps_the_outbox(tmp_path: Path, secret: bytes) -> None:
@@ -159,8 +159,8 @@ def test_server_that_cannot_be_reached_keeps_the_outbox(tmp_path: Path, secret: 
     with pytest.raises(DeliveryError, match="cannot connect"):
         _send(site, clock)
     assert clock.slept == []
-    with Store(site.config.state.path) as store:
-        assert store.run_summaries()[0].counts == {"pending": 3}
+    with open_state(site.config.state) as store:
+        assert store.runs.summaries()[0].counts == {"pending": 3}
 
 
 def test_hostile_post_cannot_inject_headers_or_script(tmp_path: Path, secret: bytes) -> None:
@@ -225,8 +225,8 @@ def test_killed_sender_resumes_and_sends_each_message_once(tmp_path: Path, secre
     assert duplicates <= len(KILL_AFTER)
     ids = [m["Message-ID"] for m in recorder.messages()]
     assert len(set(ids)) == CRASH_RECIPIENTS  # a resent message carries the same Message-ID
-    with Store(site.config.state.path) as store:
-        assert store.run_summaries()[0].counts == {"sent": CRASH_RECIPIENTS}
+    with open_state(site.config.state) as store:
+        assert store.runs.summaries()[0].counts == {"sent": CRASH_RECIPIENTS}
 
 
 def test_unsubscribe_link_works_and_forged_tokens_are_rejected(tmp_path: Path, secret: bytes) -> None:
@@ -250,15 +250,15 @@ def test_unsubscribe_link_works_and_forged_tokens_are_rejected(tmp_path: Path, s
     from publisher.subscribers import MANAGE
     from publisher.tokens import make_token
 
-    with Store(site.config.state.path) as store:
+    with open_state(site.config.state) as store:
         for bad in [*forged, make_token(secret, MANAGE, int(sid), "bob@example.com")]:  # wrong purpose too
             with pytest.raises(SubscriberError):
                 unsubscribe(store, secret, bad, NOW)
         with pytest.raises(SubscriberError):
             unsubscribe(store, b"another-secret-0123456789", token, NOW)
-        assert all(s.status == "active" for s in store.subscribers())
+        assert all(s.status == "active" for s in store.subscribers.all())
         assert unsubscribe(store, secret, token, NOW).status == "unsubscribed"
-        assert store.subscriber("bob@example.com").status == "unsubscribed"
+        assert store.subscribers.by_address("bob@example.com").status == "unsubscribed"
 
 
 def test_send_command_names_each_refused_address_and_exits_1(
@@ -308,14 +308,14 @@ def test_a_removed_subscribers_unsent_message_never_goes_out(tmp_path: Path, sec
 
     site = published_site(tmp_path / "site", 2525)
     subscribe(site, PEOPLE[0])
-    with Store(site.config.state.path) as store:
+    with open_state(site.config.state) as store:
         from publisher.digest import freeze_run
         from publisher.publish import live_posts
 
         freeze_run(site.config, store, site.config.digest("daily"), NOW, live_posts(site.config, NOW), NOW, secret)
         remove_subscriber(store, "alice@example.org")
         newcomer = add_subscriber(store, "zoe@example.org", "", [], NOW)  # may be given Alice's old id
-        counts = store.run_summaries()[0].counts
+        counts = store.runs.summaries()[0].counts
     assert counts == {"failed": 1}
     assert newcomer.address == "zoe@example.org"
 
@@ -326,8 +326,8 @@ def test_a_preview_of_the_future_does_not_number_posts_for_digests(tmp_path: Pat
     site = published_site(tmp_path / "site", 2525)
     site.post("embargo.md", "title: Embargoed\ndate: 2030-01-01\ntags: [UNPoA]")
     assert run(["--site", str(site.root), "publish", "-q", "--now", "2030-06-01T00:00:00+00:00"]) == 0
-    with Store(site.config.state.path) as store:
-        assert len(store.published_ids()) == 4  # the sample posts only
+    with open_state(site.config.state) as store:
+        assert len(store.published.ids()) == 4  # the sample posts only
 
 
 def _publisher(site: Site, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -361,8 +361,8 @@ def test_nothing_listening_fails_at_once_with_one_line_and_keeps_the_outbox(tmp_
         f"publisher: smtp 127.0.0.1:{port}: cannot connect (Connection refused); 0 sent, 3 left in the outbox: "
         "send again later\n"
     )
-    with Store(site.config.state.path) as store:
-        assert store.run_summaries()[0].counts == {"pending": 3}
+    with open_state(site.config.state) as store:
+        assert store.runs.summaries()[0].counts == {"pending": 3}
 
 
 def test_451_returns_at_once_and_a_later_send_delivers_each_message_once(tmp_path: Path, secret: bytes) -> None:
@@ -392,8 +392,8 @@ def test_a_future_now_sends_nothing_and_uses_up_no_slot(tmp_path: Path, secret: 
     recorder = Recorder()
     with mail_server(recorder) as port:
         site = _smtp_site(tmp_path / "site", port)
-        with Store(site.config.state.path) as store:
-            ledger = store.published_seqs()
+        with open_state(site.config.state) as store:
+            ledger = store.published.seqs()
         feeds = site.feed_files()
         future = datetime.now(UTC).replace(hour=7, minute=30, second=0, microsecond=0) + timedelta(days=7)
         site.post("embargoed.md", f"title: Embargoed\ndate: {(future - timedelta(days=2)).date()}")
@@ -408,9 +408,9 @@ def test_a_future_now_sends_nothing_and_uses_up_no_slot(tmp_path: Path, secret: 
         assert sent.stderr.startswith("note: --now ") and "is in the future: a dry run, nothing is sent" in sent.stderr
         assert "would be frozen with 3 messages" in sent.stdout
         assert recorder.received == []
-        with Store(site.config.state.path) as store:
-            assert store.run_summaries() == [] and store.last_slots() == {}
-            assert store.published_seqs() == ledger
+        with open_state(site.config.state) as store:
+            assert store.runs.summaries() == [] and store.runs.last_slots() == {}
+            assert store.published.seqs() == ledger
         assert site.feed_files() == feeds  # a future post does not leak into the live feeds
         now = _publisher(site, "run", "--once", "--now", NOW.isoformat())  # the real slot is still there
         assert now.returncode == 0, now.stderr
@@ -441,8 +441,8 @@ def test_a_greeting_trickled_forever_ends_at_the_deadline(tmp_path: Path, secret
         f"publisher: smtp 127.0.0.1:{server.port}: cannot connect (no complete reply within 0.5 s); "
         "0 sent, 3 left in the outbox: send again later\n"
     )
-    with Store(site.config.state.path) as store:
-        assert store.run_summaries()[0].counts == {"pending": 3}
+    with open_state(site.config.state) as store:
+        assert store.runs.summaries()[0].counts == {"pending": 3}
 
 
 @pytest.mark.parametrize("fault", ["late-250", "trickle-reply"])
@@ -458,9 +458,9 @@ def test_a_reply_after_the_deadline_is_outcome_unknown_and_never_a_second_copy(
     assert done.stdout.endswith("0 sent, 0 waiting, 0 bounced, 0 failed, 3 outcome unknown\n")
     assert done.stderr.count("outcome unknown: no reply after the whole message was sent") == 3
     assert again.stdout.endswith(": already frozen; 0 sent, 0 waiting, 0 bounced, 0 failed\n")
-    with Store(site.config.state.path) as store:
-        assert store.run_summaries()[0].counts == {"unknown": 3}
-        store.set_subscriber_status(store.subscriber("bob@example.com").id, "unsubscribed")
+    with open_state(site.config.state) as store:
+        assert store.runs.summaries()[0].counts == {"unknown": 3}
+        store.subscribers.set_status(store.subscribers.by_address("bob@example.com").id, "unsubscribed")
     retry = _publisher(site, "outbox", "retry")
     assert retry.stdout == "2 messages waiting again; they go at the next send\n"
     assert (
@@ -522,10 +522,11 @@ def test_dry_run_says_what_would_happen_in_the_digests_zone(
     )
 
 
+@pytest.mark.sqlite_only
 def test_an_older_state_file_tells_bounced_from_failed(tmp_path: Path) -> None:
     import sqlite3
 
-    from publisher.store import MIGRATIONS
+    from publisher.state.schema import SQLITE_HISTORY as MIGRATIONS
 
     path = tmp_path / "state.db"
     db = sqlite3.connect(path, isolation_level=None)
@@ -542,5 +543,5 @@ def test_an_older_state_file_tells_bounced_from_failed(tmp_path: Path) -> None:
         "PRAGMA user_version = 6;"
     )
     db.close()
-    with Store(path) as store:
-        assert store.run_summaries()[0].counts == {"bounced": 1, "failed": 1}
+    with open_state(path) as store:
+        assert store.runs.summaries()[0].counts == {"bounced": 1, "failed": 1}

@@ -17,7 +17,7 @@ from publisher.digest import Render, build_message, message_id, wire_bytes
 from publisher.errors import ConfigError
 from publisher.publish import publish
 from publisher.slots import current_slot
-from publisher.store import Store
+from publisher.state import open_state
 
 from .conftest import BASE_CONFIG, NOW, Site
 from .digest_helpers import make_site, published_site, secret
@@ -201,8 +201,8 @@ def test_preview_writes_eml_and_html_and_sends_nothing(
     # a preview holds live unsubscribe links: for its owner only, even under the usual umask
     assert oct(out.stat().st_mode & 0o777) == "0o700"
     assert {oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {"0o600"}
-    with Store(site.config.state.path) as store:
-        assert store.run_summaries() == []
+    with open_state(site.config.state) as store:
+        assert store.runs.summaries() == []
 
 
 def test_missing_secret_is_a_clear_error(

@@ -27,7 +27,7 @@ from publisher.config import load_config
 from publisher.errors import Busy, ConfigError
 from publisher.locks import holding
 from publisher.scheduler import Runner, due_slots, loop
-from publisher.store import LockHolder, Store
+from publisher.state import LockHolder, open_state
 
 from .conftest import BASE_CONFIG, NOW, Site
 from .digest_helpers import SECRET, FakeClock, published_site, secret, subscribe
@@ -73,7 +73,7 @@ def _utc(text: str) -> datetime:
 
 @contextmanager
 def _runner(site: Site, clock: FakeClock) -> Iterator[Runner]:
-    with Store(site.config.state.path) as store:
+    with open_state(site.config.state) as store:
         yield Runner(site.config, store, clock=clock.now, sleep=clock.sleep, stop=threading.Event())
 
 
@@ -96,10 +96,10 @@ def test_a_month_of_three_digests_sends_each_slot_once_at_its_local_time(tmp_pat
         with _runner(site, clock) as runner:
             _tick_until(runner, clock, _utc("2026-11-02T00:00"))
 
-    with Store(site.config.state.path) as store:
-        runs = {digest: [(r.slot, r.frozen, r.counts) for r in reversed(store.run_summaries()) if r.digest == digest]
+    with open_state(site.config.state) as store:
+        runs = {digest: [(r.slot, r.frozen, r.counts) for r in reversed(store.runs.summaries()) if r.digest == digest]
                 for digest in ("daily", "weekly", "monthly")}  # fmt: skip
-        skipped = {digest: [slot for slot, _ in store.skipped_slots(digest)] for digest in runs}
+        skipped = {digest: [slot for slot, _ in store.runs.skipped_slots(digest)] for digest in runs}
     daily = [_utc(f"2026-10-{d:02}T00:30") for d in range(1, 26)]  # 02:30 CEST; on the 25th the first 02:30
     daily += [_utc(f"2026-10-{d:02}T01:30") for d in range(26, 32)] + [_utc("2026-11-01T01:30")]  # 02:30 CET
     expected = {
@@ -142,9 +142,9 @@ def test_downtime_across_a_slot_sends_it_once_on_start(tmp_path: Path, secret: b
         with _runner(site, clock) as runner:
             _tick_until(runner, clock, _utc("2026-11-30T06:55"))
     assert len(recorder.received) == 4  # two readers, yesterday's digest and one catch-up
-    with Store(site.config.state.path) as store:
-        (catch_up, _first) = store.run_summaries()
-        assert store.skipped_slots("daily") == []
+    with open_state(site.config.state) as store:
+        (catch_up, _first) = store.runs.summaries()
+        assert store.runs.skipped_slots("daily") == []
     assert (catch_up.slot, catch_up.frozen) == (_utc("2026-11-29T07:00"), _utc("2026-11-29T09:00"))
 
 
@@ -158,7 +158,7 @@ def test_downtime_longer_than_the_grace_records_skips_and_loses_no_post(
         with _runner(site, clock) as runner, caplog.at_level(logging.INFO, "publisher"):
             assert runner.tick() == 0
             assert len(recorder.received) == 2  # only the first day's
-            assert runner.store.skipped_slots("daily") == [
+            assert runner.store.runs.skipped_slots("daily") == [
                 (_utc("2026-11-29T07:00"), "missed by 47.0 h, more than the grace of 6.0 h"),
                 (_utc("2026-11-30T07:00"), "missed by 23.0 h, more than the grace of 6.0 h"),
             ]
@@ -216,15 +216,15 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_and_another_host_blocks(
 ) -> None:
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     host = socket.gethostname()
-    with Store(site.config.state.path) as store:
+    with open_state(site.config.state) as store:
         with store.transaction():
-            store.take_lock("run", LockHolder(int(dead.stdout), host, NOW))
+            store.locks.take("run", LockHolder(int(dead.stdout), host, NOW))
         with holding(store, "run", "busy"):
-            assert store.lock_holder("run").pid == os.getpid()
+            assert store.locks.holder("run").pid == os.getpid()
         assert f"took over lock 'run' from pid {dead.stdout.strip()} on {host}" in caplog.text
-        assert store.lock_holder("run") is None  # released
+        assert store.locks.holder("run") is None  # released
         with store.transaction():
-            store.take_lock("run", LockHolder(os.getpid(), "elsewhere", NOW))
+            store.locks.take("run", LockHolder(os.getpid(), "elsewhere", NOW))
         busy = f"busy: pid {os.getpid()} on elsewhere, since 2026-11-27 12:00:00 UTC"  # pid alive or not
         with pytest.raises(Busy, match=f"^{re.escape(busy)}$"), holding(store, "run", "busy"):
             pass  # pragma: no cover
@@ -287,17 +287,17 @@ def test_one_runner_per_database_no_racing_send_and_sigterm_finishes_the_message
         assert "Traceback" not in log
         taken = len(recorder.received)
         assert taken < RECIPIENTS, "the runner finished before the signal; raise RECIPIENTS"
-        with Store(site.config.state.path) as store:
-            assert store.run_summaries()[0].counts == {"sent": taken, "pending": RECIPIENTS - taken}
+        with open_state(site.config.state) as store:
+            assert store.runs.summaries()[0].counts == {"sent": taken, "pending": RECIPIENTS - taken}
 
         resume = _publisher(site, "run", "--once")
         _out, log = resume.communicate(timeout=30)
         assert resume.returncode == 0, log
         assert f"digest daily earlier runs: {RECIPIENTS - taken} sent, 0 waiting, 0 bounced, 0 failed\n" in log
     assert recorder.per_recipient() == {f"reader{n:03d}@example.org": 1 for n in range(RECIPIENTS)}
-    with Store(site.config.state.path) as store:
-        assert store.run_summaries()[0].counts == {"sent": RECIPIENTS}
-        assert store.lock_holder("run") is None and store.lock_holder("digest daily") is None
+    with open_state(site.config.state) as store:
+        assert store.runs.summaries()[0].counts == {"sent": RECIPIENTS}
+        assert store.locks.holder("run") is None and store.locks.holder("digest daily") is None
 
 
 def test_the_runner_sends_a_waiting_message_at_a_later_tick_and_never_sleeps_for_it(

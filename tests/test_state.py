@@ -16,7 +16,8 @@ import pytest
 
 from publisher.cli import run
 from publisher.errors import StateError
-from publisher.store import MIGRATIONS, Store
+from publisher.state import open_state
+from publisher.state.schema import SQLITE_HISTORY as MIGRATIONS
 
 from .conftest import Site
 
@@ -27,8 +28,8 @@ ROUNDS = 20
 def _open_when_all_ready(path: str, barrier: Barrier, results: multiprocessing.Queue) -> None:
     barrier.wait(timeout=30)
     try:
-        with Store(Path(path)) as store:
-            store.get_meta("anything")
+        with open_state(Path(path)) as store:
+            store.meta.get("anything")
         results.put("ok")
     except StateError as exc:
         results.put(str(exc))
@@ -65,8 +66,8 @@ def test_an_old_state_file_migrated_by_four_processes_at_once_opens_in_each(tmp_
         db.executescript(f"PRAGMA journal_mode=WAL; {MIGRATIONS[0]}; PRAGMA user_version = 1;")
         db.close()
     assert _failed_opens(paths) == []
-    with Store(paths[0]) as store:
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    with open_state(paths[0]) as store:
+        assert store.db.value("PRAGMA user_version") == len(MIGRATIONS)
 
 
 def _site_with_a_subscriber(site: Site) -> Path:
@@ -143,12 +144,12 @@ def test_a_backup_is_a_private_working_copy_and_never_overwrites(
 ) -> None:
     state = _site_with_a_subscriber(site)
     copy = tmp_path / "backups" / "state-copy.db"
-    with Store(state):  # another process has it open: the online backup does not mind
+    with open_state(state):  # another process has it open: the online backup does not mind
         assert run(["--site", str(site.root), "db", "backup", str(copy)]) == 0
     assert capsys.readouterr().out.endswith(f"backed up {state} to {copy}\n")
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
-    with Store(copy) as store:
-        assert [s.address for s in store.subscribers()] == ["reader@example.org"]
+    with open_state(copy) as store:
+        assert [s.address for s in store.subscribers.all()] == ["reader@example.org"]
         assert store.problems() == []
     assert run(["--site", str(site.root), "db", "backup", str(copy)]) == 1
     assert capsys.readouterr().err == f"publisher: {copy} already exists; expected the name of a new file\n"
@@ -158,8 +159,8 @@ def test_the_state_folder_and_files_are_private_to_their_owner(site: Site) -> No
     old = os.umask(0o022)
     try:
         state = _site_with_a_subscriber(site)
-        with Store(state) as store, store.transaction():  # the write-ahead log and its index exist while open
-            store.set_meta("probe", "1")
+        with open_state(state) as store, store.transaction():  # the write-ahead log and its index exist while open
+            store.meta.set("probe", "1")
             modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.parent.iterdir()}
     finally:
         os.umask(old)
@@ -244,7 +245,7 @@ def test_a_database_held_by_another_process_is_one_line_and_the_next_try_works(
 ) -> None:
     state = _site_with_a_subscriber(site)
     site.post("b.md", "title: B\ndate: 2012-01-02\ntags: [Y]")
-    monkeypatch.setattr("publisher.store.BUSY_SECONDS", 0.2)  # a long publish would hold it for minutes
+    monkeypatch.setattr("publisher.state.sqlite.BUSY_SECONDS", 0.2)  # a long publish would hold it for minutes
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_THE_WRITE_LOCK, str(state)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )

@@ -22,7 +22,7 @@ from publisher.config import load_config
 from publisher.delivery import send_digest
 from publisher.errors import ConfigError
 from publisher.publish import publish
-from publisher.store import Store
+from publisher.state import open_state
 from publisher.subscribers import MANAGE, UNSUBSCRIBE
 from publisher.tokens import make_token
 from publisher.unsubscribes import apply_unsubscribes, record_unsubscribe
@@ -46,9 +46,9 @@ def _sign_up(client: FlaskClient, email: str, tags: tuple[str, ...] = (), digest
 
 
 def _subscriber(web: Web, address: str):
-    with Store(web.site.config.state.path) as store:
-        found = store.subscriber(address)
-        return found, store.subscriber_digest(found.id) if found else None
+    with open_state(web.site.config.state) as store:
+        found = store.subscribers.by_address(address)
+        return found, store.subscribers.digest_of(found.id) if found else None
 
 
 def _press(client: FlaskClient, url: str, label: str, **extra: str):
@@ -126,8 +126,8 @@ def test_double_opt_in_sends_only_the_confirmation_until_the_link_is_used(web: W
 
     tomorrow = NOW + timedelta(days=1)  # the next slot: today's was frozen without her
     assert send_digest(web.site.config, "daily", tomorrow, clock=clock.now, sleep=clock.sleep).sent == 1
-    with Store(web.site.config.state.path) as store:
-        assert "alice@example.org" not in {s.address for s, _ in store.active_subscribers("weekly")}
+    with open_state(web.site.config.state) as store:
+        assert "alice@example.org" not in {s.address for s, _ in store.subscribers.active("weekly")}
 
 
 def test_confirmation_links_expire_and_cannot_revive_an_unsubscribed_address(web: Web) -> None:
@@ -248,9 +248,9 @@ def test_manage_changes_tags_and_digest_and_unsubscribes_from_all(web: Web) -> N
     assert response.status_code == 200 and "Saved." in _text(response)
     ivan, digest = _subscriber(web, "ivan@example.org")
     assert (ivan.tags, digest, ivan.status) == (("libya", "unpoa"), "weekly", "active")
-    with Store(web.site.config.state.path) as store:
-        assert [s.address for s, _ in store.active_subscribers("weekly")] == ["ivan@example.org"]
-        assert store.active_subscribers("daily") == []
+    with open_state(web.site.config.state) as store:
+        assert [s.address for s, _ in store.subscribers.active("weekly")] == ["ivan@example.org"]
+        assert store.subscribers.active("daily") == []
 
     assert _press(client, url, "Save", action="save", digest="monthly").status_code == 400  # no such digest
     assert _press(client, url, "Save", action="save").status_code == 200  # nothing ticked: every tag, every digest
@@ -436,7 +436,7 @@ def test_signing_up_an_active_address_keeps_its_settings_and_tells_no_stranger(w
 
 def test_front_page_reads_the_index_without_waiting_for_a_running_publish(web: Web) -> None:
     web.site.post("new.md", "title: New\ndate: 2026-11-19 09:00\ntags: [Fresh]")
-    with Store(web.site.config.state.path) as store, store.transaction():  # a publish holding the write lock
+    with open_state(web.site.config.state) as store, store.transaction():  # a publish holding the write lock
         html = web.app.test_client().get("/").get_data(as_text=True)
     assert "UNPoA" in html and "Fresh" not in html  # what the last publish saw, nothing read from content/
     publish(web.site.config, NOW)
@@ -548,12 +548,12 @@ def test_a_deferred_confirmation_is_retried_at_a_later_pass_with_the_digests_rul
 def test_a_recorded_unsubscribe_does_not_undo_a_later_sign_up(web: Web, secret: bytes) -> None:
     subscribe(web.site, ("wes@example.org", "", []))
     wes = _subscriber(web, "wes@example.org")[0]
-    record_unsubscribe(web.site.config.state.path, wes, NOW)  # as while a publish held the state file
     web.clock.at = NOW + timedelta(minutes=5)
-    with Store(web.site.config.state.path) as store:  # the reader signed up again and confirmed since
-        store.confirm_subscriber(wes.id, web.clock.at)
+    with open_state(web.site.config.state) as store:  # the reader signed up again and confirmed since
+        record_unsubscribe(store, wes, NOW)  # as while a publish held the state file
+        store.subscribers.confirm(wes.id, web.clock.at)
         assert apply_unsubscribes(store) == 0
-        assert store.subscriber_by_id(wes.id).status == "active"
-        record_unsubscribe(web.site.config.state.path, wes, web.clock.at + timedelta(minutes=1))
+        assert store.subscribers.by_id(wes.id).status == "active"
+        record_unsubscribe(store, wes, web.clock.at + timedelta(minutes=1))
         assert apply_unsubscribes(store) == 1 and apply_unsubscribes(store) == 0
-        assert store.subscriber_by_id(wes.id).status == "unsubscribed"
+        assert store.subscribers.by_id(wes.id).status == "unsubscribed"

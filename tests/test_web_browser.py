@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from publisher.delivery import send_digest
-from publisher.store import Store
+from publisher.state import open_state
 from publisher.web import create_app
 
 from .conftest import NOW
@@ -78,10 +78,10 @@ def http_server(app: Flask) -> Iterator[str]:
 
 
 def _status(store_path: Path, address: str) -> tuple[str, tuple[str, ...] | None, str | None]:
-    with Store(store_path) as store:
-        found = store.subscriber(address)
+    with open_state(store_path) as store:
+        found = store.subscribers.by_address(address)
         assert found is not None
-        return found.status, found.tags, store.subscriber_digest(found.id)
+        return found.status, found.tags, store.subscribers.digest_of(found.id)
 
 
 def _heading(page: Page, text: str) -> None:

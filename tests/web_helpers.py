@@ -20,7 +20,7 @@ from flask import Flask
 
 from publisher.delivery import DeliveryReport
 from publisher.signup import send_confirmations
-from publisher.store import Store
+from publisher.state import open_state
 from publisher.web import create_app
 
 from .conftest import NOW, Site
@@ -59,7 +59,7 @@ class Web:
 
     def send(self) -> DeliveryReport:
         """One pass of the confirmation sender, as `publisher run` makes at each tick."""
-        with Store(self.site.config.state.path) as store:
+        with open_state(self.site.config.state) as store:
             return send_confirmations(self.site.config, store, clock=self.clock, sleep=self.clock.sleep)
 
 
