@@ -27,6 +27,7 @@ from .digest_helpers import SECRET, FakeClock, published_site, secret, subscribe
 from .mailserver import HostileServer, Recorder, mail_server
 
 __all__ = ["secret"]  # the fixture, imported so pytest finds it here
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and on PostgreSQL
 
 PEOPLE = [
     ("alice@example.org", "Alice Martin", ["UNPoA"]),

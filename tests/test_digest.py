@@ -25,6 +25,9 @@ from .digest_helpers import make_site, published_site, secret
 __all__ = ["secret"]
 
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and on PostgreSQL
+
+
 def _config(tmp_path: Path, digests: str, extra: str = "") -> Config:
     site = Site(tmp_path / "site", BASE_CONFIG + extra + digests)
     return site.config
