@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .addresses import normalize_address, parse_mailbox
 from .errors import ConfigError
+from .formats import NAMES as FEED_FORMATS
 from .model import SLUG_BYTES, Author, name_slug
 
 CONFIG_NAME = "config.toml"
-FEED_FORMATS = ("atom", "rss")
 PERMALINK_FIELDS = ("year", "month", "day", "slug")
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 characters only
 _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%{}]*")  # RFC 3986 path characters, and {fields}
@@ -374,9 +374,10 @@ def _content(root: Path, data: Any) -> ContentConfig:
 
 def _feeds(root: Path, data: Any) -> FeedsConfig:
     s = _Section(data, "feeds")
-    formats = s.get("formats", list, ["atom", "rss"], what="a list drawn from 'atom', 'rss'")
+    choices = ", ".join(repr(f) for f in FEED_FORMATS)
+    formats = s.get("formats", list, ["atom", "rss"], what=f"a list drawn from {choices}")
     if not formats or any(f not in FEED_FORMATS for f in formats) or len(set(formats)) != len(formats):
-        raise ConfigError(f"config: feeds.formats = {formats!r}: expected a non-empty list drawn from 'atom', 'rss'")
+        raise ConfigError(f"config: feeds.formats = {formats!r}: expected a non-empty list drawn from {choices}")
     max_items = s.get("max_items", int, 20)
     if max_items < 1:
         raise ConfigError(f"config: feeds.max_items = {max_items}: expected a positive integer")

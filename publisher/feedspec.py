@@ -4,11 +4,14 @@ planning a publish (and finding that nothing changed) must not pay for loading i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from .config import Config
+from .formats import FORMATS, Document
 from .model import Author, Tag
 
-MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml"}
+if TYPE_CHECKING:
+    from .config import Config
 
 
 @dataclass(frozen=True)
@@ -24,11 +27,20 @@ class FeedSpec:
 
     def path(self, fmt: str) -> str:
         """Path of the feed file relative to the output folder, e.g. ``tags/unpoa/atom.xml``."""
-        return f"{self.folder}/{fmt}.xml" if self.folder else f"{fmt}.xml"
+        name = FORMATS[fmt].file_name
+        return f"{self.folder}/{name}" if self.folder else name
 
 
 def feed_url(config: Config, spec: FeedSpec, fmt: str) -> str:
     return config.site.url(config.feeds.url_path + spec.path(fmt))
+
+
+def document(config: Config, spec: FeedSpec, fmt: str, newest: datetime) -> Document:
+    """What the feed's document says besides its entries."""
+    url = feed_url(config, spec, fmt)
+    return Document(
+        spec.title, spec.description, feed_url(config, spec, "atom"), url, spec.page_url, config.site.language, newest
+    )
 
 
 def site_spec(config: Config) -> FeedSpec:
@@ -58,8 +70,3 @@ def author_spec(config: Config, author: Author) -> FeedSpec:
         site.url(site.author_url.format(slug=author.slug)),
         f"authors/{author.slug}",
     )
-
-
-def tag_scheme(config: Config) -> str:
-    """The category scheme (Atom) and domain (RSS) naming the site's tag vocabulary."""
-    return config.site.url(config.site.tag_url.format(slug="").rstrip("/") + "/")

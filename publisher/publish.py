@@ -8,33 +8,24 @@ nothing, and the same content always gives byte-identical files.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
-import signal
-import sys
-import tempfile
-import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import FEED_FORMATS, Config, TagsConfig
-from .errors import ConfigError, ContentError, ContentProblem, OutputError, quote_path
-from .feedspec import FeedSpec, author_spec, site_spec, tag_spec
-from .model import Author, Post, Tag, name_slug, slugify
-from .sources import SourceFile, UnreadablePost, content_files, display_path, read_post_file
+from .config import Config, TagsConfig
+from .errors import ConfigError, ContentError, ContentProblem, quote_path
+from .feeds import equal_updated_warnings, fingerprint, plan_feeds, same_stat, update_feeds
+from .model import Post, Tag, name_slug, slugify
+from .reading import Progress, read_changed
+from .sources import SourceFile, content_files, display_path
 from .state import POST_FORMAT, CachedFile, FeedRecord, State, open_state
 from .state.sqlite import damaged
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -54,155 +45,8 @@ class PublishReport:
     newest_live: datetime | None = None  # the latest publication date among the live posts
 
 
-def _fingerprint(*parts: object) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
-
-
-def write_temporary(path: Path, data: bytes) -> Path:
-    """The bytes in a new temp file beside ``path``, for os.replace to put in its place later."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OutputError(f"cannot write {quote_path(path)}: {exc.strerror}; expected a writable folder") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {quote_path(path)}: {exc.strerror}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Temp file in the same folder + rename: a reader sees the old file or the new one, never half.
-
-    No fsync: if a power cut empties a feed, its size no longer matches the ledger and
-    the next publish writes it again.
-    """
-    _replace(write_temporary(path, data), path)
-
-
-PARALLEL_THRESHOLD = 256  # changed files above which parsing is spread over every core
-
-
 def _content_key(config: Config) -> str:
-    return _fingerprint(config.site, config.content, config.tags, __version__, POST_FORMAT)
-
-
-def _parse(
-    config: Config, todo: list[SourceFile], stale: dict[str, CachedFile], progress: Progress | None = None
-) -> Iterator[tuple[SourceFile, str, Post | ContentProblem | None, list[str]]]:
-    """Read changed files and parse those whose bytes did change (a checkout touches every
-    file's time, not its text; None stands for the indexed result of such a file), in order
-    and as they come, each with its notes (what had to be left out); a large batch is read,
-    hashed and parsed on every core."""
-    known = [stale[f.rel].sha256 if f.rel in stale else None for f in todo]
-    if len(todo) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
-        for f, sha in zip(todo, known, strict=True):
-            yield f, *_parse_file(config, f.rel, sha)
-        return
-    # The workers read the files themselves: the parent stays small, and so do the
-    # copies of it that forking makes.
-    from concurrent.futures import ProcessPoolExecutor  # only a large publish pays for loading it
-
-    pool = ProcessPoolExecutor(initializer=_bind_to_parent, initargs=(os.getpid(),))
-    try:
-        with _noting_stops() as stops:
-            results = pool.map(_parse_file, repeat(config), [f.rel for f in todo], known, chunksize=64)
-            for number, (f, result) in enumerate(zip(todo, results, strict=True), 1):
-                stops.check()
-                yield f, *result
-                if progress and number % 100 == 0:
-                    progress("reading posts", number, len(todo))
-            stops.check()
-    finally:
-        pool.shutdown(cancel_futures=True)  # a stop leaves only the chunks already started to finish
-
-
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _bind_to_parent(parent: int) -> None:
-    """Make a parse worker die with the publish that started it, even after a kill -9 of that
-    publish (or it would wait for work for ever), and leave Ctrl-C to the publish."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform == "linux":
-        import ctypes
-
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    else:
-        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
-    if os.getppid() != parent:  # it died before we asked
-        os._exit(1)
-
-
-def _exit_when_orphaned(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-class _Stops:
-    """SIGTERM and Ctrl-C during a parallel parse, noted by their handlers and acted on between
-    results: an exception raised inside a handler can land in a finaliser, which swallows it."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-
-    def check(self) -> None:
-        if self.signal is not None:
-            raise KeyboardInterrupt  # the pool is shut down and nothing is committed
-
-
-@contextmanager
-def _noting_stops() -> Iterator[_Stops]:
-    """Catch SIGTERM and SIGINT unless something else, such as `publisher run`, already handles them."""
-    stops = _Stops()
-    if threading.current_thread() is not threading.main_thread():
-        yield stops
-        return
-    defaults = (signal.SIG_DFL, signal.default_int_handler, None)
-
-    def note(signum: int, frame: object) -> None:
-        stops.signal = signum
-
-    previous = {
-        sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(sig) in defaults
-    }
-    try:
-        yield stops
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _parse_file(config: Config, rel: str, known_sha: str | None) -> tuple[str, Post | ContentProblem | None, list[str]]:
-    """(sha256, post or problem, notes) of one file; None in place of the post when its bytes
-    hash to known_sha."""
-    notes: list[str] = []
-    try:
-        raw = read_post_file(config, rel, notes)
-    except UnreadablePost as exc:
-        return "", ContentProblem(display_path(config, rel), str(exc)), notes
-    sha = hashlib.sha256(raw).hexdigest()
-    if sha == known_sha:
-        return sha, None, notes
-    from .content import read_post  # Markdown, YAML and nh3: only when a file is to be parsed
-
-    return sha, read_post(rel, raw, config, notes), notes
+    return fingerprint(config.site, config.content, config.tags, __version__, POST_FORMAT)
 
 
 def _utf8(name: str) -> bool:
@@ -248,7 +92,7 @@ def scan(
     def parsed() -> Iterator[tuple[str, CachedFile]]:
         """Rows for the index as the files are parsed. Without ``html``, a post is kept here
         without its HTML once stored: a large site's bodies never sit in memory together."""
-        for f, sha, result, said in _parse(config, todo, stale, progress):
+        for f, sha, result, said in read_changed(config, todo, stale, progress):
             notes.extend(said)
             if result is None:
                 unchanged.append(f)
@@ -347,49 +191,6 @@ def _moved_tags(store: State, posts: list[Post], records: dict[str, FeedRecord])
     return warnings, json.dumps(dict(sorted({**before, **now}.items())))
 
 
-def plan_feeds(config: Config, posts: list[Post]) -> list[tuple[FeedSpec, list[Post]]]:
-    """Every feed to emit with its posts, newest first, at most max_items each."""
-    ordered = sorted(posts, key=Post.sort_key)
-    limit = config.feeds.max_items
-    by_tag: dict[str, list[Post]] = defaultdict(list)
-    by_author: dict[str, list[Post]] = defaultdict(list)
-    tag_of: dict[str, Tag] = {}
-    author_of: dict[str, Author] = {}
-    for post in ordered:
-        for tag in post.tags:
-            tag_of.setdefault(tag.slug, tag)
-            by_tag[tag.slug].append(post)
-        for author in post.authors:
-            author_of.setdefault(author.slug, author)
-            by_author[author.slug].append(post)
-    plan: list[tuple[FeedSpec, list[Post]]] = []
-    if config.feeds.site and ordered:
-        plan.append((site_spec(config), ordered[:limit]))
-    if config.feeds.tags:
-        plan += [(tag_spec(config, tag_of[slug]), by_tag[slug][:limit]) for slug in sorted(by_tag)]
-    if config.feeds.authors:
-        plan += [(author_spec(config, author_of[slug]), by_author[slug][:limit]) for slug in sorted(by_author)]
-    return plan
-
-
-def _equal_updated_warnings(plan: list[tuple[FeedSpec, list[Post]]]) -> list[str]:
-    """Feed validators flag two entries with the same 'updated' time; name the posts to fix."""
-    seen: set[tuple[str, str]] = set()
-    warnings = []
-    for _spec, posts in plan:
-        by_time: dict[datetime, Post] = {}
-        for post in posts:
-            other = by_time.setdefault(post.updated, post)
-            pair = tuple(sorted((other.source, post.source)))
-            if other is not post and pair not in seen:
-                seen.add(pair)
-                warnings.append(
-                    f"{quote_path(pair[0])} and {quote_path(pair[1])} have the same time ({post.updated.isoformat()}); "
-                    "give one a different time so feed readers can order them"
-                )
-    return warnings
-
-
 def collect(
     config: Config,
     store: State,
@@ -463,10 +264,10 @@ def publish(
     """
     started = time.perf_counter()
     out = config.feeds.folder
-    feed_key = _fingerprint(config.site, config.feeds, __version__)
+    feed_key = fingerprint(config.site, config.feeds, __version__)
     with open_state(config.state) as store, store.transaction():
         files = _source_files(config)
-        inputs = _fingerprint(_content_key(config), feed_key, [(f.rel, f.mtime_ns, f.size) for f in files])
+        inputs = fingerprint(_content_key(config), feed_key, [(f.rel, f.mtime_ns, f.size) for f in files])
         records = store.feeds.records()
         unchanged = _unchanged_since_last_time(store, inputs, now, out, records)
         if unchanged and not force:
@@ -484,45 +285,9 @@ def publish(
         moved, slugs = _moved_tags(store, live, records)
         live_ids = [p.id for p in live]
         del live  # posts in no feed (and their HTML) need not outlive the plan
-        report.warnings += moved + _equal_updated_warnings(plan)
-        wanted: set[str] = set()
-        jobs: list[FeedJob] = []
-        for spec, feed_posts in plan:
-            inputs_of_feed = _fingerprint(feed_key, spec, [(p.revision, [t.name for t in p.tags]) for p in feed_posts])
-            for fmt in config.feeds.formats:
-                rel = spec.path(fmt)
-                wanted.add(rel)
-                digest = _fingerprint(inputs_of_feed, fmt)
-                known = records.get(rel)
-                if not force and known and known.digest == digest and _same_stat(out / rel, known):
-                    report.unchanged += 1
-                else:
-                    jobs.append(FeedJob(spec, fmt, tuple(feed_posts), digest))
-        # Every new feed is written to a temp file first and renamed once all are written:
-        # a feed that cannot be written leaves the old feeds, and the ledger, as they were.
-        renames: list[tuple[Path, Path]] = []
-        try:
-            for job, tmp, written_record in _write_feeds(config, jobs, store.content.html_of, progress):
-                rel = job.spec.path(job.fmt)
-                if tmp:
-                    report.written.append(rel)
-                    renames.append((tmp, out / rel))
-                else:
-                    report.unchanged += 1
-                store.feeds.put(rel, written_record)
-            for tmp, target in renames:
-                _replace(tmp, target)
-        finally:
-            for tmp, _target in renames:
-                if tmp.exists():  # not renamed: this publish failed
-                    _remove_feed(out, tmp.relative_to(out).as_posix())
-        for rel in sorted(set(records) - wanted):
-            _remove_feed(out, rel)
-            store.feeds.forget(rel)
-            report.removed.append(rel)
-        for rel in _strays(out, wanted):
-            _remove_feed(out, rel)
-            report.removed.append(rel)
+        report.warnings += moved + equal_updated_warnings(plan)
+        changes = update_feeds(config, store, plan, records, feed_key, force=force, progress=progress)
+        report.written, report.unchanged, report.removed = changes.written, changes.unchanged, changes.removed
         if record:
             numbered = store.published.ids()
             store.published.record((post_id for post_id in live_ids if post_id not in numbered), now)
@@ -534,55 +299,6 @@ def publish(
         report.warnings = [w for w in report.warnings if w not in said]  # each said once, until it changes
     report.seconds = time.perf_counter() - started
     return report
-
-
-@dataclass(frozen=True)
-class FeedJob:
-    """One feed file to render: which feed, which format, its posts and the digest of its inputs."""
-
-    spec: FeedSpec
-    fmt: str
-    posts: tuple[Post, ...]
-    digest: str
-
-
-def _write_feeds(
-    config: Config, jobs: list[FeedJob], html_of: Callable[[set[str]], dict[str, str]], progress: Progress | None
-) -> Iterator[tuple[FeedJob, Path | None, FeedRecord]]:
-    """Render each feed and write it to a temp file beside it (None: the file already holds
-    these bytes); the record is that of the bytes that will be in place.
-
-    Each post's entry is written once and joined into every feed that lists it; it is
-    dropped after its last feed, so a full publish never holds them all. Posts come
-    without their HTML: ``html_of`` (sources -> HTML) gives it for the entries built.
-    (Also tried: a forked process rendering half the feeds, 1 s quicker for 2,000 feeds but
-    60 MiB of copied pages more; and two threads for the file work, no measurable gain.)
-    """
-    from .feeds import entry_xml, render_feed  # feedgen and lxml: only when a feed is to be written
-
-    uses = Counter(p.id for job in jobs for p in job.posts)
-    entries: dict[str, dict[str, bytes]] = {}
-    for number, job in enumerate(jobs, 1):
-        new = {p.source for p in job.posts if p.id not in entries}
-        bodies = html_of(new) if config.feeds.full_content else {}  # summaries need no HTML
-        feed_entries = []
-        for post in job.posts:
-            xml = entries.get(post.id)
-            if xml is None:
-                full = dataclasses.replace(post, html=bodies[post.source]) if post.source in bodies else post
-                xml = entries[post.id] = entry_xml(config, full)
-            feed_entries.append(xml[job.fmt])
-            uses[post.id] -= 1
-            if not uses[post.id]:
-                del entries[post.id]
-        newest = max(post.updated for post in job.posts)
-        data = render_feed(config, job.spec, feed_entries, newest, job.fmt)
-        target = config.feeds.folder / job.spec.path(job.fmt)
-        tmp = write_temporary(target, data) if _read(target) != data else None
-        stat = (tmp or target).stat()  # a rename keeps the time and size
-        yield job, tmp, FeedRecord(job.digest, stat.st_mtime_ns, stat.st_size)
-        if progress and (number % 50 == 0 or number == len(jobs)):
-            progress("writing feeds", number, len(jobs))
 
 
 def _remember(store: State, inputs: str, report: PublishReport) -> None:
@@ -617,7 +333,7 @@ def _unchanged_since_last_time(
     ahead = last["newest_live"] is not None and datetime.fromisoformat(last["newest_live"]) > now
     if due or ahead:
         return None
-    if not all(_same_stat(out / rel, record) for rel, record in records.items()):
+    if not all(same_stat(out / rel, record) for rel, record in records.items()):
         return None
     posts, drafts, scheduled = last["counts"]
     return PublishReport(posts=posts, drafts=drafts, scheduled=scheduled, unchanged=len(records))  # warnings: said
@@ -627,50 +343,3 @@ def _last_publish(store: State) -> dict[str, Any]:
     """What the last clean publish noted (see _remember); empty before the first."""
     text = store.meta.get("last_publish")
     return json.loads(text) if text else {}
-
-
-def _same_stat(path: Path, record: FeedRecord) -> bool:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return False
-    return (stat.st_mtime_ns, stat.st_size) == (record.mtime_ns, record.size)
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:  # missing or unreadable: writing it will tell which
-        return None
-
-
-_OURS = b"<generator>publisher</generator>"  # in the head of every feed publisher writes
-
-
-def _strays(out: Path, keep: set[str]) -> list[str]:
-    """Feed files publisher wrote that no feed of this publish owns: left by a publish that
-    stopped before recording them (a crash), with the temp files of one. Files that only
-    look like feeds (a user's own) are left alone."""
-    found = []
-    for folder in ("", "tags/*/", "authors/*/"):
-        for fmt in FEED_FORMATS:
-            found += [p for p in out.glob(f"{folder}.{fmt}.xml.*.tmp") if p.is_file()]
-            found += [
-                p
-                for p in out.glob(f"{folder}{fmt}.xml")
-                if p.relative_to(out).as_posix() not in keep and p.is_file() and _OURS in (_read(p) or b"")
-            ]
-    return sorted(p.relative_to(out).as_posix() for p in found)
-
-
-def _remove_feed(out: Path, rel: str) -> None:
-    """Delete a feed we once wrote and any folders it leaves empty, never above the output folder."""
-    path = out / rel
-    path.unlink(missing_ok=True)
-    folder = path.parent
-    while folder != out and folder.is_relative_to(out):
-        try:
-            folder.rmdir()
-        except OSError:
-            break
-        folder = folder.parent

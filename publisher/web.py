@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,7 +36,8 @@ from .config import CONFIG_NAME, LOOPBACK_HOSTS, Config, load_config
 from .delivery import Clock, smtp_password
 from .digest import template_environment
 from .errors import Busy, ConfigError, PublisherError, RateLimited, SubscriberError
-from .feedspec import MEDIA_TYPES, tag_spec
+from .feedspec import tag_spec
+from .formats import FORMATS
 from .model import Subscriber, Tag
 from .publish import indexed_posts
 from .signup import (
@@ -257,7 +258,7 @@ def create_app(
             tags=_tag_rows(config, now()),
             feeds=config.feeds,
             digests=config.digests,
-            types=MEDIA_TYPES,
+            formats=FORMATS,
         )
 
     @app.post("/subscribe")
@@ -354,13 +355,13 @@ def create_app(
 
     @app.get(f"{config.feeds.url_path}<path:name>")
     def feed(name: str) -> Response:
-        fmt = PurePosixPath(name).name.removesuffix(".xml")
-        if not name.endswith(".xml") or fmt not in config.feeds.formats:
+        kind = next((FORMATS[f] for f in config.feeds.formats if FORMATS[f].file_name == name.rpartition("/")[2]), None)
+        if kind is None:
             abort(404)
         response = send_from_directory(
-            config.feeds.folder, name, mimetype=MEDIA_TYPES[fmt], conditional=True, etag=True, max_age=FEED_MAX_AGE
+            config.feeds.folder, name, mimetype=kind.media_type, conditional=True, etag=True, max_age=FEED_MAX_AGE
         )
-        response.headers["Content-Type"] = f"{MEDIA_TYPES[fmt]}; charset=utf-8"
+        response.headers["Content-Type"] = f"{kind.media_type}; charset=utf-8"
         return response
 
     return app

@@ -10,21 +10,17 @@ import feedparser
 from feedparser.sanitizer import _sanitize_html
 
 from publisher.config import Config
-from publisher.feeds import feed_head
-from publisher.feedspec import MEDIA_TYPES, FeedSpec, feed_url, tag_scheme
+from publisher.feedspec import FeedSpec, document, feed_url
+from publisher.formats import FORMATS, tag_scheme
+from publisher.formats.head import feed_head
 from publisher.model import Post
 
 
 def parse(config: Config, spec: FeedSpec, fmt: str) -> feedparser.FeedParserDict:
     """Parse a written feed as a reader fetching it from its public URL would."""
     data = (config.feeds.folder / spec.path(fmt)).read_bytes()
-    return feedparser.parse(
-        data,
-        response_headers={
-            "content-location": feed_url(config, spec, fmt),
-            "content-type": f"{MEDIA_TYPES[fmt]}; charset=utf-8",
-        },
-    )
+    parsed: feedparser.FeedParserDict = FORMATS[fmt].read(data, feed_url(config, spec, fmt))
+    return parsed
 
 
 def instant(parsed: object) -> int:
@@ -80,7 +76,7 @@ def feed_files(folder: Path) -> list[Path]:
 
 def feedgen_reference(config: Config, spec: FeedSpec, fmt: str, posts: list[Post]) -> bytes:
     """The feed as feedgen writes it when given every entry: what the written file must equal."""
-    fg = feed_head(config, spec, max(p.updated for p in posts), fmt)
+    fg = feed_head(config, document(config, spec, fmt, max(p.updated for p in posts)), FORMATS[fmt].media_type)
     tz = config.site.tz
     for post in posts:
         entry = fg.add_entry(order="append")

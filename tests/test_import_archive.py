@@ -11,9 +11,10 @@ import pytest
 from lxml import etree
 
 from publisher.errors import ImportFailed
+from publisher.feeds import plan_feeds
 from publisher.importers import ImportReport, import_source
 from publisher.model import Tag
-from publisher.publish import live_posts, plan_feeds, publish
+from publisher.publish import live_posts, publish
 
 from .conftest import ATOM_SCHEMA, NOW, SEED, Site
 from .feedcheck import assert_round_trip

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.publish import PARALLEL_THRESHOLD
+from publisher.reading import PARALLEL_THRESHOLD
 
 from .conftest import Site
 

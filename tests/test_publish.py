@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 import publisher.content
-import publisher.publish
+import publisher.reading
 from publisher.errors import ConfigError, ContentError, OutputError
+from publisher.feeds import plan_feeds
 from publisher.model import slugify
-from publisher.publish import PARALLEL_THRESHOLD, live_posts, plan_feeds, publish
+from publisher.publish import live_posts, publish
+from publisher.reading import PARALLEL_THRESHOLD
 
 from .conftest import NOW, REPO, Site
 from .feedcheck import feedgen_reference
@@ -270,9 +272,9 @@ def test_touched_but_unchanged_files_are_not_parsed_again(site: Site, monkeypatc
     ]
     # The index took the touched files' new times: the next change reads only its own file.
     read: list[str] = []
-    real_parse = publisher.publish._parse_file
+    real_parse = publisher.reading._parse_file
     monkeypatch.setattr(
-        publisher.publish, "_parse_file", lambda config, rel, sha: read.append(rel) or real_parse(config, rel, sha)
+        publisher.reading, "_parse_file", lambda config, rel, sha: read.append(rel) or real_parse(config, rel, sha)
     )
     site.post("c.md", "title: C again\ndate: 2012-01-03 10:00\ntags: [Libya]\nauthor: Bob")
     publish(site.config, NOW)

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.content import clean_text, plain_text
-from publisher.publish import live_posts, plan_feeds, publish
+from publisher.feeds import plan_feeds
+from publisher.publish import live_posts, publish
 
 from .conftest import NOW, Site
 from .feedcheck import assert_round_trip

@@ -9,8 +9,9 @@ import pytest
 
 from publisher.config import load_config
 from publisher.errors import ConfigError
+from publisher.feeds import plan_feeds
 from publisher.model import SLUG_BYTES, Tag, name_slug
-from publisher.publish import live_posts, plan_feeds, publish
+from publisher.publish import live_posts, publish
 
 from .conftest import BASE_CONFIG, NOW, Site
 from .feedcheck import assert_round_trip

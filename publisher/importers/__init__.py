@@ -22,8 +22,8 @@ import yaml
 from ..config import Config
 from ..content import clean_text, plain_text, read_post, split_front_matter
 from ..errors import ImportFailed, OutputError
+from ..files import write_atomically
 from ..model import Post
-from ..publish import write_atomically
 from ..sources import UnreadablePost, content_files, display_path, read_post_file
 from . import archive, feed, wordpress
 from .common import Batch, ImportedPost, Skipped, Source, counted, merge_tags
