@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import html
+from datetime import datetime
 from pathlib import Path
 
 import feedparser
@@ -95,3 +96,24 @@ def feedgen_reference(config: Config, spec: FeedSpec, fmt: str, posts: list[Post
         if config.feeds.full_content and post.html:
             entry.content(post.html, type="html")
     return fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True)
+
+
+def assert_json_round_trip(config: Config, spec: FeedSpec, posts: list[Post]) -> None:
+    """The JSON Feed file read back equals what the store holds, item by item, in order."""
+    url = feed_url(config, spec, "json")
+    feed = FORMATS["json"].read((config.feeds.folder / spec.path("json")).read_bytes(), url)
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert (feed["title"], feed["home_page_url"], feed["feed_url"]) == (spec.title, spec.page_url, url)
+    assert feed["language"] == config.site.language
+    assert [item["id"] for item in feed["items"]] == [p.id for p in posts]
+    for item, post in zip(feed["items"], posts, strict=True):
+        assert (item["url"], item["title"]) == (post.url, post.title)
+        if config.feeds.full_content and post.html:
+            assert item["content_html"] == post.html
+            assert item.get("summary", "") == post.summary
+        else:
+            assert item["content_text"] == post.summary
+        assert datetime.fromisoformat(item["date_published"]) == post.published
+        assert datetime.fromisoformat(item["date_modified"]) == post.updated
+        assert [a["name"] for a in item.get("authors", [])] == [a.name for a in post.authors]
+        assert item.get("tags", []) == [t.name for t in post.tags]

@@ -56,8 +56,8 @@ def test_repo_config_and_defaults(tmp_path: Path) -> None:
         (("[feeds]\nauthors = true", "[feeds]\nmax_items = 0"), "feeds.max_items = 0: expected a positive integer"),
         (("[feeds]\nauthors = true", "[feeds]\nmax_items = true"), "feeds.max_items = True: expected an integer"),
         (
-            ("[feeds]\nauthors = true", '[feeds]\nformats = ["atom", "json"]'),
-            "feeds.formats = ['atom', 'json']: expected a non-empty list",
+            ("[feeds]\nauthors = true", '[feeds]\nformats = ["atom", "xml"]'),
+            "feeds.formats = ['atom', 'xml']: expected a non-empty list",
         ),
         (("[feeds]\nauthors = true", "[feedz]\nauthors = true"), "unknown top-level key 'feedz'"),
         (('name = "Default Author"', 'nom = "Default Author"'), "site.author.name is missing"),
