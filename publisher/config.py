@@ -102,6 +102,7 @@ class FeedsConfig:
     site: bool
     tags: bool
     authors: bool
+    archives: bool = False  # RFC 5005 archive pages holding every post older than the newest max_items
 
 
 @dataclass(frozen=True)
@@ -391,8 +392,9 @@ def _feeds(root: Path, data: Any) -> FeedsConfig:
         site=s.get("site", bool, True),
         tags=s.get("tags", bool, True),
         authors=s.get("authors", bool, False),
+        archives=s.get("archives", bool, False),
     )
-    s.finish({"folder", "url_path", "formats", "max_items", "full_content", "site", "tags", "authors"})
+    s.finish({"folder", "url_path", "formats", "max_items", "full_content", "site", "tags", "authors", "archives"})
     return result
 
 

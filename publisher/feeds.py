@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,9 +35,8 @@ def fingerprint(*parts: object) -> str:
 
 
 def plan_feeds(config: Config, posts: list[Post]) -> Plan:
-    """Every feed to emit with its posts, newest first, at most max_items each."""
+    """Every feed document to emit (archive pages included) with its posts, newest first."""
     ordered = sorted(posts, key=Post.sort_key)
-    limit = config.feeds.max_items
     by_tag: dict[str, list[Post]] = defaultdict(list)
     by_author: dict[str, list[Post]] = defaultdict(list)
     tag_of: dict[str, Tag] = {}
@@ -50,12 +50,37 @@ def plan_feeds(config: Config, posts: list[Post]) -> Plan:
             by_author[author.slug].append(post)
     plan: Plan = []
     if config.feeds.site and ordered:
-        plan.append((site_spec(config), ordered[:limit]))
+        plan += _pages(config, site_spec(config), ordered)
     if config.feeds.tags:
-        plan += [(tag_spec(config, tag_of[slug]), by_tag[slug][:limit]) for slug in sorted(by_tag)]
+        plan += [
+            page for slug in sorted(by_tag) for page in _pages(config, tag_spec(config, tag_of[slug]), by_tag[slug])
+        ]
     if config.feeds.authors:
-        plan += [(author_spec(config, author_of[slug]), by_author[slug][:limit]) for slug in sorted(by_author)]
+        plan += [
+            page
+            for slug in sorted(by_author)
+            for page in _pages(config, author_spec(config, author_of[slug]), by_author[slug])
+        ]
     return plan
+
+
+def _pages(config: Config, spec: FeedSpec, posts: list[Post]) -> Plan:
+    """A feed's subscription document (its newest max_items posts) and, with [feeds] archives,
+    its RFC 5005 archive pages: the older posts, max_items to a page, page 1 the oldest. New
+    posts only ever add to the newest page, so a full page keeps its posts for good."""
+    size = config.feeds.max_items
+    if not config.feeds.archives or len(posts) <= size:
+        return [(spec, posts[:size])]
+    older = posts[: size - 1 : -1]  # oldest first
+    count = -(-len(older) // size)
+    pages = [
+        (
+            dataclasses.replace(spec, page=n, prev_page=n - 1, next_page=n + 1 if n < count else 0),
+            older[(n - 1) * size : n * size][::-1],
+        )
+        for n in range(1, count + 1)
+    ]
+    return [(dataclasses.replace(spec, prev_page=count), posts[:size]), *pages]
 
 
 def equal_updated_warnings(plan: Plan) -> list[str]:
@@ -114,6 +139,8 @@ def update_feeds(
     for spec, feed_posts in plan:
         inputs_of_feed = fingerprint(feed_key, spec, [(p.revision, [t.name for t in p.tags]) for p in feed_posts])
         for fmt in config.feeds.formats:
+            if spec.page and not FORMATS[fmt].archive_suffix:
+                continue  # a format without archive pages
             rel = spec.path(fmt)
             wanted.add(rel)
             digest = fingerprint(inputs_of_feed, fmt)
@@ -206,12 +233,17 @@ def _strays(out: Path, keep: set[str]) -> list[str]:
     for folder in ("", "tags/*/", "authors/*/"):
         for fmt in FORMATS.values():
             found += [p for p in out.glob(f"{folder}.{fmt.file_name}.*.tmp") if p.is_file()]
-            found += [
-                p
-                for p in out.glob(f"{folder}{fmt.file_name}")
-                if p.relative_to(out).as_posix() not in keep and p.is_file() and _OURS in (read_or_none(p) or b"")
-            ]
+            found += [p for p in out.glob(f"{folder}{fmt.file_name}") if _stray(out, p, keep)]
+        found += [p for p in out.glob(f"{folder}archive/.*.tmp") if p.is_file()]
+        found += [p for p in out.glob(f"{folder}archive/*") if _ARCHIVE_PAGE.fullmatch(p.name) and _stray(out, p, keep)]
     return sorted(p.relative_to(out).as_posix() for p in found)
+
+
+_ARCHIVE_PAGE = re.compile(r"[1-9][0-9]*\.[a-z.]+")
+
+
+def _stray(out: Path, path: Path, keep: set[str]) -> bool:
+    return path.relative_to(out).as_posix() not in keep and path.is_file() and _OURS in (read_or_none(path) or b"")
 
 
 def _remove_feed(out: Path, rel: str) -> None:

@@ -24,22 +24,50 @@ class FeedSpec:
     description: str
     page_url: str  # the HTML page this feed mirrors (its alternate link)
     folder: str  # relative to the output folder: "", "tags/unpoa", "authors/jane-doe"
+    page: int = 0  # an RFC 5005 archive page's number, oldest first; 0: the subscription document
+    prev_page: int = 0  # the page before this one (for the subscription document: the newest page)
+    next_page: int = 0
 
     def path(self, fmt: str) -> str:
-        """Path of the feed file relative to the output folder, e.g. ``tags/unpoa/atom.xml``."""
-        name = FORMATS[fmt].file_name
+        """Path of the feed file relative to the output folder, e.g. ``tags/unpoa/atom.xml``,
+        ``tags/unpoa/archive/3.xml``."""
+        return self._path(fmt, self.page)
+
+    def _path(self, fmt: str, page: int) -> str:
+        name = f"archive/{page}{FORMATS[fmt].archive_suffix}" if page else FORMATS[fmt].file_name
         return f"{self.folder}/{name}" if self.folder else name
 
+    def page_path(self, fmt: str, page: int) -> str:
+        """Path of another page of the same feed (0: its subscription document)."""
+        return self._path(fmt, page)
 
-def feed_url(config: Config, spec: FeedSpec, fmt: str) -> str:
-    return config.site.url(config.feeds.url_path + spec.path(fmt))
+
+def feed_url(config: Config, spec: FeedSpec, fmt: str, page: int | None = None) -> str:
+    """The public URL of the feed's file, or of another of its pages."""
+    path = spec.path(fmt) if page is None else spec.page_path(fmt, page)
+    return config.site.url(config.feeds.url_path + path)
 
 
 def document(config: Config, spec: FeedSpec, fmt: str, newest: datetime) -> Document:
-    """What the feed's document says besides its entries."""
-    url = feed_url(config, spec, fmt)
+    """What the feed's document says besides its entries: RFC 5005 links between the
+    subscription document and its archive pages. Every page has the subscription's Atom id."""
+    links = []
+    if spec.page:
+        links.append(("current", feed_url(config, spec, fmt, 0)))
+    if spec.prev_page:
+        links.append(("prev-archive", feed_url(config, spec, fmt, spec.prev_page)))
+    if spec.next_page:
+        links.append(("next-archive", feed_url(config, spec, fmt, spec.next_page)))
     return Document(
-        spec.title, spec.description, feed_url(config, spec, "atom"), url, spec.page_url, config.site.language, newest
+        spec.title,
+        spec.description,
+        feed_url(config, spec, "atom", 0),
+        feed_url(config, spec, fmt),
+        spec.page_url,
+        config.site.language,
+        newest,
+        tuple(links),
+        archive=bool(spec.page),
     )
 
 

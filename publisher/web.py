@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -37,7 +38,7 @@ from .delivery import Clock, smtp_password
 from .digest import template_environment
 from .errors import Busy, ConfigError, PublisherError, RateLimited, SubscriberError
 from .feedspec import tag_spec
-from .formats import FORMATS
+from .formats import FORMATS, FeedFormat
 from .model import Subscriber, Tag
 from .publish import indexed_posts
 from .signup import (
@@ -103,6 +104,20 @@ def _tag_rows(config: Config, now: datetime) -> list[TagRow]:
         TagRow(tags[slug], counts[slug], tuple((fmt, tag_spec(config, tags[slug]).path(fmt)) for fmt in formats))
         for slug in sorted(tags, key=lambda s: tags[s].name.casefold())
     ]
+
+
+def _feed_format(config: Config, name: str) -> FeedFormat | None:
+    """The configured format of a feed file's path: a subscription document or an archive page."""
+    folder, _, file = name.rpartition("/")
+    page = _ARCHIVE_PAGE.fullmatch(file) if folder == "archive" or folder.endswith("/archive") else None
+    for fmt in config.feeds.formats:
+        kind = FORMATS[fmt]
+        if kind.file_name == file or (page and kind.archive_suffix and page.group(1) == kind.archive_suffix):
+            return kind
+    return None
+
+
+_ARCHIVE_PAGE = re.compile(r"[1-9][0-9]*(\.[a-z.]+)")
 
 
 class Mailer:
@@ -355,7 +370,7 @@ def create_app(
 
     @app.get(f"{config.feeds.url_path}<path:name>")
     def feed(name: str) -> Response:
-        kind = next((FORMATS[f] for f in config.feeds.formats if FORMATS[f].file_name == name.rpartition("/")[2]), None)
+        kind = _feed_format(config, name)
         if kind is None:
             abort(404)
         response = send_from_directory(
