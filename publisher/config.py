@@ -23,7 +23,7 @@ PERMALINK_FIELDS = ("year", "month", "day", "slug")
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 characters only
 _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%{}]*")  # RFC 3986 path characters, and {fields}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # BCP 47, as feeds and xml:lang take it
-_SECTIONS = ("site", "content", "feeds", "tags", "state", "smtp", "digests", "web", "run", "bounces")
+_SECTIONS = ("site", "content", "feeds", "tags", "state", "smtp", "digests", "web", "run", "bounces", "websub")
 SMTP_SECURITY = {"starttls": 587, "tls": 465, "none": 25}  # -> default port
 SCHEDULES = ("daily", "weekly", "monthly")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -103,6 +103,13 @@ class FeedsConfig:
     tags: bool
     authors: bool
     archives: bool = False  # RFC 5005 archive pages holding every post older than the newest max_items
+
+
+@dataclass(frozen=True)
+class WebSubConfig:
+    """The WebSub hubs every feed names, and that each publish tells which feeds changed."""
+
+    hubs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +222,7 @@ class Config:
     web: WebConfig = WebConfig()
     run: RunConfig = RunConfig()
     bounces: BouncesConfig | None = None
+    websub: WebSubConfig = WebSubConfig()
 
     def digest(self, name: str) -> DigestConfig:
         for digest in self.digests:
@@ -396,6 +404,17 @@ def _feeds(root: Path, data: Any) -> FeedsConfig:
     )
     s.finish({"folder", "url_path", "formats", "max_items", "full_content", "site", "tags", "authors", "archives"})
     return result
+
+
+def _websub(data: Any) -> WebSubConfig:
+    s = _Section(data, "websub")
+    hubs = s.get("hubs", list, [], what="a list of hub URLs")
+    for hub in hubs:
+        parts = urlsplit(hub) if isinstance(hub, str) else None
+        if not parts or parts.scheme not in ("http", "https") or not parts.hostname or not _URL_CHARS.fullmatch(hub):
+            raise ConfigError(f"config: websub.hubs: {hub!r}: expected an absolute http or https URL")
+    s.finish({"hubs"})
+    return WebSubConfig(tuple(dict.fromkeys(hubs)))
 
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -712,4 +731,5 @@ def load_config(path: Path) -> Config:
         web=_web(top.get("web", dict, {}), site),
         run=_run(top.get("run", dict, {})),
         bounces=_bounces(root, top.get("bounces", dict, None)),
+        websub=_websub(top.get("websub", dict, {})),
     )

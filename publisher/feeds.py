@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import quote_path
-from .feedspec import FeedSpec, author_spec, document, site_spec, tag_spec
+from .feedspec import FeedSpec, author_spec, document, feed_url, site_spec, tag_spec
 from .files import read_or_none, replace, write_temporary
 from .formats import FORMATS
 from .model import Author, Post, Tag
@@ -118,6 +118,7 @@ class FeedChanges:
     written: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)  # URLs of the subscription documents written
 
 
 def update_feeds(
@@ -157,6 +158,8 @@ def update_feeds(
             rel = job.spec.path(job.fmt)
             if tmp:
                 changes.written.append(rel)
+                if not job.spec.page:
+                    changes.topics.append(feed_url(config, job.spec, job.fmt))
                 renames.append((tmp, out / rel))
             else:
                 changes.unchanged += 1

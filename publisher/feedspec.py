@@ -51,7 +51,7 @@ def feed_url(config: Config, spec: FeedSpec, fmt: str, page: int | None = None) 
 def document(config: Config, spec: FeedSpec, fmt: str, newest: datetime) -> Document:
     """What the feed's document says besides its entries: RFC 5005 links between the
     subscription document and its archive pages. Every page has the subscription's Atom id."""
-    links = []
+    links = [] if spec.page else [("hub", hub) for hub in config.websub.hubs]  # archive pages do not change
     if spec.page:
         links.append(("current", feed_url(config, spec, fmt, 0)))
     if spec.prev_page:

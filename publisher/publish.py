@@ -26,6 +26,7 @@ from .reading import Progress, read_changed
 from .sources import SourceFile, content_files, display_path
 from .state import POST_FORMAT, CachedFile, FeedRecord, State, open_state
 from .state.sqlite import damaged
+from .websub import TIMEOUT, ping_hubs
 
 
 @dataclass
@@ -254,17 +255,28 @@ def publish(
     force: bool = False,
     record: bool = True,
     progress: Progress | None = None,
+    hub_timeout: float = TIMEOUT,
 ) -> PublishReport:
-    """Bring the output folder in line with the content; raises ContentError unless keep_going.
+    """Bring the output folder in line with the content, then tell the WebSub hubs which feeds
+    changed (this time, or before, to a hub that was down); raises ContentError unless keep_going.
 
     ``force`` reads every post and renders every feed again (after a change the
     records cannot see); files whose bytes come out the same are still left alone.
     ``record=False`` (a preview as of a future time) leaves the publish ledger alone:
-    digests number posts in the order real publishes first saw them.
+    digests number posts in the order real publishes first saw them; and pings no hub.
     """
+    report = _publish(config, now, keep_going=keep_going, force=force, record=record, progress=progress)
+    if record:
+        report.warnings += ping_hubs(config, hub_timeout)
+    return report
+
+
+def _publish(
+    config: Config, now: datetime, *, keep_going: bool, force: bool, record: bool, progress: Progress | None
+) -> PublishReport:
     started = time.perf_counter()
     out = config.feeds.folder
-    feed_key = fingerprint(config.site, config.feeds, __version__)
+    feed_key = fingerprint(config.site, config.feeds, config.websub, __version__)
     with open_state(config.state) as store, store.transaction():
         files = _source_files(config)
         inputs = fingerprint(_content_key(config), feed_key, [(f.rel, f.mtime_ns, f.size) for f in files])
@@ -289,6 +301,7 @@ def publish(
         changes = update_feeds(config, store, plan, records, feed_key, force=force, progress=progress)
         report.written, report.unchanged, report.removed = changes.written, changes.unchanged, changes.removed
         if record:
+            store.websub.queue((hub, topic) for hub in config.websub.hubs for topic in changes.topics)
             numbered = store.published.ids()
             store.published.record((post_id for post_id in live_ids if post_id not in numbered), now)
             if store.meta.get("tag_slugs") != slugs:

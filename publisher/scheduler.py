@@ -134,9 +134,9 @@ class Runner:
 
     def _publish(self, now: datetime) -> None:
         report = publish(self.config, now)
+        for warning in report.warnings:  # each said once, but for a hub still down
+            log.warning("publish: %s", warning)
         if report.written or report.removed:
-            for warning in report.warnings:
-                log.warning("publish: %s", warning)
             log.info(
                 "publish: %d posts; %d feeds written, %d removed, %d unchanged",
                 report.posts, len(report.written), len(report.removed), report.unchanged,

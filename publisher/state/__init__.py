@@ -24,6 +24,7 @@ from .runs import DigestRuns, OutboxItem, RunSummary, Waiting
 from .signups import Confirmations, QueuedConfirmation, Signups
 from .subscribers import Subscribers
 from .unsubscribe_queue import UnsubscribeQueue
+from .websub import WebSubPings
 
 __all__ = [
     "POST_FORMAT",
@@ -74,6 +75,7 @@ class State:
         self.mail = MailRecords(db)
         self.locks = Locks(db)
         self.unsubscribes = UnsubscribeQueue(db, path if db.dialect is SQLITE else None)
+        self.websub = WebSubPings(db)
 
     @property
     def is_sqlite(self) -> bool:

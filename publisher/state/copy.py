@@ -23,6 +23,7 @@ TABLES: tuple[tuple[str, str | None], ...] = (
     ("locks", None),
     ("mail_processed", None),
     ("confirmations", "id"),
+    ("websub_pings", None),
 )
 _BATCH = 5000
 

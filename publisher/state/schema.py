@@ -328,7 +328,12 @@ POSTGRES_BASELINE = """
 """
 
 # Versions after the baseline, for both engines (version len(SQLITE_HISTORY) + 1 onwards).
-SHARED: tuple[str, ...] = ()
+SHARED: tuple[str, ...] = (
+    # WebSub: a hub still to be told that a feed (topic URL) changed; kept until it answers.
+    """
+    CREATE TABLE websub_pings (hub TEXT NOT NULL, topic TEXT NOT NULL, PRIMARY KEY (hub, topic));
+    """,
+)
 
 VERSION = len(SQLITE_HISTORY) + len(SHARED)
 
