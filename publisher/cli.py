@@ -254,7 +254,8 @@ def digest_preview(obj: Context, name: str, address: str | None, out: Path, now_
 @pass_context
 def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) -> None:
     """Send the run that is due now, and finish earlier runs; one pass, no waiting for retries."""
-    from .delivery import dry_run_summary, send_digest, summary
+    from .delivery import dry_run_summary, summary
+    from .digest import send_digest
     from .scheduler import shifted_clock
 
     config = obj.config()

@@ -11,64 +11,36 @@ message's ``not_before`` and the pass moves on; a later send (or a later tick
 of ``publisher run``) takes it up. A server that cannot be reached ends the
 pass at once with a DeliveryError: the outbox is kept as it is.
 
-Every exchange with the server (connecting, EHLO, each message) has a deadline
-of ``smtp.timeout`` as a whole, not only per read, so a server that trickles
-its reply cannot hold a send for ever. A message handed over in full whose
-reply does not come in time (or never comes) may have been delivered: it is
+The exchange with the server, with its deadlines, is smtp.py. A message handed
+over in full whose reply does not come in time may have been delivered: it is
 recorded as 'unknown' and not sent again by itself (``publisher outbox retry``
 does), since sending it again would give every reader of a slow server two copies.
 """
 
 from __future__ import annotations
 
-import contextlib
-import enum
-import math
-import os
-import re
-import smtplib
-import socket
-import ssl
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .addresses import parse_mailbox
+from .clock import Clock, Sleep, Stop
 from .config import Config, DigestConfig, SmtpConfig
-from .digest import Render, Renderer, RunPlan, freeze_run, message_bytes, plan_run
-from .errors import ConfigError, DeliveryError
-from .locks import holding
-from .publish import Progress, live_posts
-from .slots import current_slot, local_time
+from .errors import DeliveryError
+from .message import Render, message_bytes
+from .publish import Progress
+from .slots import local_time
+from .smtp import Outcome, Result, Sender
 from .state import OutboxItem, State, Waiting, open_state
-from .tokens import secret_from_env
-from .unsubscribes import apply_unsubscribes
 
-Clock = Callable[[], datetime]
-Sleep = Callable[[float], None]
-Stop = Callable[[], bool]  # True once the process has been asked to stop (SIGTERM): finish the message in flight
+if TYPE_CHECKING:
+    from .digest import RunPlan
+
 PROGRESS_FROM = 50  # a send of more messages than this shows a progress bar on a terminal
 # The words for outbox states, in this order, in `digest send`, `publisher outbox` and the run log.
 STATE_WORDS = {"sent": "sent", "pending": "waiting", "retry": "waiting", "bounced": "bounced", "failed": "failed"}
 UNKNOWN_WORDS = "outcome unknown"  # shown only when there are any
-
-
-class Outcome(enum.Enum):
-    """What became of one message handed to the server."""
-
-    SENT = "sent"
-    WAIT = "retry"  # a 4xx: try again after not_before
-    BOUNCED = "bounced"  # the server refused the recipient for good
-    FAILED = "failed"  # refused for good, but not for the recipient's address
-    UNKNOWN = "unknown"  # handed over in full, no reply in time: maybe delivered
-
-
-@dataclass(frozen=True)
-class Result:
-    outcome: Outcome
-    detail: str = ""
 
 
 @dataclass
@@ -85,249 +57,6 @@ class DeliveryReport:
     waiting: Waiting = field(
         default_factory=lambda: Waiting(0, None)
     )  # this digest's messages left in the outbox after the send
-
-
-def smtp_password(smtp: SmtpConfig) -> str | None:
-    """The password from the environment variable config.toml names; never from the file itself."""
-    if smtp.username is None:
-        return None
-    if smtp.password_env is None:
-        raise ConfigError("config: smtp.username is set but smtp.password_env is missing; name the variable")
-    password = os.environ.get(smtp.password_env)
-    if not password:
-        raise ConfigError(f"environment: {smtp.password_env} (smtp.password_env) is not set; expected the password")
-    return password
-
-
-class _Deadline:
-    """smtplib with a deadline on a whole exchange, not only on each socket read.
-
-    ``limit(seconds)`` starts an exchange; every read and write after it gets only
-    what is left of those seconds, so a reply trickled a line (or a byte) at a time
-    still ends in a TimeoutError.
-    """
-
-    timeout: float
-    sock: socket.socket | None
-    _deadline = math.inf
-
-    def limit(self, seconds: float) -> None:
-        self._deadline = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"no complete reply within {self.timeout:g} s")
-        return min(left, self.timeout)
-
-    def send(self, s: bytes | str) -> None:
-        if self.sock is not None:
-            self.sock.settimeout(self.remaining())
-        super().send(s)  # type: ignore[misc]
-
-    def getreply(self) -> tuple[int, bytes]:
-        if self.sock is not None and not isinstance(self.file, _Lines):  # type: ignore[has-type]
-            self.file = _Lines(self)
-        return super().getreply()  # type: ignore[misc]
-
-
-class _Lines:
-    """Reply lines read from the session's socket, each read bounded by what is left of the deadline."""
-
-    def __init__(self, session: _Deadline) -> None:
-        self.session = session
-        self.buffer = b""
-
-    def readline(self, limit: int) -> bytes:
-        sock = self.session.sock
-        while sock is not None and b"\n" not in self.buffer and len(self.buffer) < limit:
-            sock.settimeout(self.session.remaining())
-            try:
-                chunk = sock.recv(4096)
-            except TimeoutError:
-                raise TimeoutError(f"no complete reply within {self.session.timeout:g} s") from None
-            if not chunk:
-                break
-            self.buffer += chunk
-        end = min(self.buffer.find(b"\n") + 1 or len(self.buffer), limit)
-        line, self.buffer = self.buffer[:end], self.buffer[end:]
-        return line
-
-    def close(self) -> None:
-        self.buffer = b""
-
-
-class _Session(_Deadline, smtplib.SMTP):
-    pass
-
-
-class _TlsSession(_Deadline, smtplib.SMTP_SSL):
-    pass
-
-
-class _Lost(Exception):
-    """The connection broke (or timed out) before the message was handed over in full: not sent."""
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _reason(exc: BaseException) -> str:
-    """An exception as a few words for an error line."""
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
-    if isinstance(exc, socket.gaierror):
-        return f"host not found: {exc.strerror}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed: {exc.reason or exc}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc) or type(exc).__name__
-    return text.removeprefix("Connection unexpectedly closed: ")
-
-
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
-
-
-class Sender:
-    """A persistent SMTP session, opened when first needed and again after the server drops it.
-
-    ``send`` says what became of one message; a server that cannot be reached, or
-    that drops a fresh connection before taking the message, is a DeliveryError.
-    """
-
-    def __init__(self, smtp: SmtpConfig, clock: Clock, sleep: Sleep) -> None:
-        self.smtp = smtp
-        self.password = smtp_password(smtp)
-        self.throttle = _Throttle(smtp.rate_limit, clock, sleep)
-        self.session: _Deadline | None = None
-        self.where = f"smtp {smtp.host}:{smtp.port}"
-
-    def open(self) -> _Deadline:
-        """The live session; one that cannot be opened is a DeliveryError at once (no retries here)."""
-        if self.session is not None:
-            return self.session
-        smtp = self.smtp
-        context = ssl.create_default_context() if smtp.security != "none" else None  # loading CAs takes 50 ms
-        session: _Session | _TlsSession
-        if smtp.security == "tls":
-            session = _TlsSession(timeout=smtp.timeout, context=context)
-        else:
-            session = _Session(timeout=smtp.timeout)
-        try:
-            session.limit(smtp.timeout)
-            session.connect(smtp.host, smtp.port)
-            session.limit(smtp.timeout)
-            session.ehlo_or_helo_if_needed()
-            if smtp.security == "starttls":
-                session.limit(smtp.timeout)
-                session.starttls(context=context)
-                session.limit(smtp.timeout)
-                session.ehlo()
-            if smtp.username is not None:
-                session.limit(smtp.timeout)
-                session.login(smtp.username, self.password or "")
-        except smtplib.SMTPAuthenticationError as exc:
-            session.close()
-            raise DeliveryError(f"{self.where}: login as {smtp.username!r} refused: {exc.smtp_code}") from None
-        except smtplib.SMTPNotSupportedError as exc:
-            session.close()
-            raise DeliveryError(f"{self.where}: {exc}; check smtp.security") from None
-        except (OSError, smtplib.SMTPException) as exc:
-            session.close()
-            raise DeliveryError(f"{self.where}: cannot connect ({_reason(exc)})") from None
-        self.session = session
-        return session
-
-    def send(self, sender: str, recipient: str, data: bytes) -> Result:
-        """One message; after a dropped connection it is tried once more on a fresh one (the drop is not
-        the recipient's fault). A fresh connection that drops too is a DeliveryError."""
-        self.throttle.wait()
-        fresh = self.session is None
-        while True:
-            session = self.open()
-            try:
-                return self._exchange(session, sender, recipient, data)
-            except _Lost as lost:
-                self.drop()
-                if fresh:
-                    raise DeliveryError(
-                        f"{self.where}: connection lost before the message to {recipient} ({lost})"
-                    ) from None
-                fresh = True
-
-    def _exchange(self, session: _Deadline, sender: str, recipient: str, data: bytes) -> Result:
-        session.limit(self.smtp.timeout)
-        handed = False
-        try:
-            stage = "MAIL"
-            code, text = session.mail(sender)  # type: ignore[attr-defined]
-            if code == 250:
-                stage = "RCPT"
-                code, text = session.rcpt(recipient)  # type: ignore[attr-defined]
-            if code in (250, 251) and stage == "RCPT":
-                stage = "DATA"
-                code, text = session.docmd("DATA")  # type: ignore[attr-defined]
-            if code == 354:
-                stage = "message"
-                body = _LEADING_DOT.sub(b"..", data)
-                session.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
-                handed = True
-                code, text = session.getreply()
-                if code == 250:
-                    return Result(Outcome.SENT)
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            if not handed:
-                raise _Lost(_reason(exc)) from None
-            self.drop()
-            return Result(
-                Outcome.UNKNOWN, f"outcome unknown: no reply after the whole message was sent ({_reason(exc)})"
-            )
-        detail = f"{code} {_text(text)}"
-        if code == 421:  # the server is closing the connection
-            self.drop()
-        else:
-            try:
-                session.limit(self.smtp.timeout)
-                session.rset()  # type: ignore[attr-defined]
-            except (OSError, smtplib.SMTPException):
-                self.drop()
-        if 500 <= code < 600:
-            return Result(Outcome.BOUNCED if stage == "RCPT" else Outcome.FAILED, detail)
-        return Result(Outcome.WAIT, detail)
-
-    def drop(self) -> None:
-        if self.session is not None:
-            try:
-                self.session.close()  # type: ignore[attr-defined]
-            finally:
-                self.session = None
-
-    def close(self) -> None:
-        if self.session is not None:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                self.session.limit(self.smtp.timeout)
-                self.session.quit()  # type: ignore[attr-defined]
-            self.drop()
-
-
-class _Throttle:
-    """At most ``rate`` messages per second (0: no limit), waiting through the injected sleep."""
-
-    def __init__(self, rate: float, clock: Clock, sleep: Sleep) -> None:
-        self.interval = timedelta(seconds=1 / rate) if rate > 0 else None
-        self.clock, self.sleep = clock, sleep
-        self.next: datetime | None = None
-
-    def wait(self) -> None:
-        if self.interval is None:
-            return
-        now = self.clock()
-        if self.next is not None and now < self.next:
-            self.sleep((self.next - now).total_seconds())
-            now = self.next
-        self.next = now + self.interval
 
 
 @dataclass(frozen=True)
@@ -473,51 +202,6 @@ def deliver(
     except DeliveryError as exc:
         left = store.runs.waiting().get(digest.name, Waiting(0, None)).count
         raise DeliveryError(f"{exc}; {report.sent} sent, {left} left in the outbox: send again later") from None
-
-
-def send_digest(
-    config: Config,
-    name: str,
-    now: datetime,
-    *,
-    clock: Clock,
-    sleep: Sleep,
-    dry_run: bool = False,
-    new_run: bool = True,
-    stopping: Stop = lambda: False,
-    progress: Progress | None = None,
-) -> DeliveryReport:
-    """Finish earlier runs of this digest, then freeze the current slot's run (once) and send it.
-
-    Earlier runs go first so that a subscriber's watermark has moved before the
-    new run selects for them: a crash never makes the next run repeat posts.
-    ``new_run=False`` only finishes earlier runs (the scheduler skipped the current
-    slot). One process at a time sends a digest: two would send the same outbox.
-    """
-    digest = config.digest(name)
-    report = DeliveryReport(slot=current_slot(digest, now) if new_run else None)
-    secret = secret_from_env()
-    with open_state(config.state) as store:
-        if dry_run:
-            report.waiting = store.runs.waiting().get(digest.name, report.waiting)
-            if report.slot is not None and not store.runs.exists(digest.name, report.slot):
-                posts = live_posts(config, now)
-                report.planned = plan_run(
-                    Renderer(config, digest), posts, store.published.seqs(), store.subscribers.active(digest.name)
-                )
-            return report
-        with holding(store, f"digest {name}", f"digest {name!r} is being sent by another process"):
-            try:
-                apply_unsubscribes(store)  # recorded while the state database was busy: no mail after leaving
-                args = {"clock": clock, "sleep": sleep, "stopping": stopping, "progress": progress}
-                deliver(config, store, digest, report, **args)
-                if report.slot is not None and not stopping():
-                    posts = live_posts(config, now)
-                    report.planned = freeze_run(config, store, digest, report.slot, posts, now, secret)
-                    deliver(config, store, digest, report, **args)
-            finally:
-                report.waiting = store.runs.waiting().get(digest.name, report.waiting)
-    return report
 
 
 def requeue(config: Config, digest: str | None) -> int:

@@ -21,8 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 import schedule
 
+from .clock import Clock, Sleep
 from .config import Config, DigestConfig
-from .delivery import Clock, Sleep, describe, dry_run_summary, send_digest, summary
+from .delivery import describe, dry_run_summary, summary
+from .digest import send_digest
 from .errors import Busy, PublisherError
 from .locks import holding
 from .publish import publish

@@ -21,14 +21,17 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from .addresses import parse_mailbox
+from .clock import Clock, Sleep
 from .config import Config
-from .delivery import Clock, DeliveryReport, Outcome, Outgoing, Sleep, deliver_queue
-from .digest import one_line, template_environment, wire_bytes
+from .delivery import DeliveryReport, Outgoing, deliver_queue
 from .errors import ConfigError, RateLimited, SubscriberError
 from .locks import holding
+from .message import one_line, wire_bytes
 from .model import Subscriber
+from .smtp import Outcome
 from .state import State, Waiting
 from .subscribers import MANAGE, subscriber_for_token, valid_address
+from .templating import template_environment
 from .tokens import NOT_VALID, make_token, token_subscriber
 
 log = logging.getLogger("publisher")

@@ -25,7 +25,7 @@ import pytest
 from publisher.bounces import MAIL_UNSUBSCRIBE, VERP
 from publisher.cli import run
 from publisher.config import load_config
-from publisher.delivery import send_digest
+from publisher.digest import send_digest
 from publisher.scheduler import Runner
 from publisher.state import open_state
 from publisher.tokens import check_address_token

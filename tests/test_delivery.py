@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import lxml.html
 import pytest
 
-from publisher.delivery import DeliveryReport, send_digest
+from publisher.delivery import DeliveryReport
+from publisher.digest import send_digest
 from publisher.errors import DeliveryError
 from publisher.publish import publish
 from publisher.state import Waiting, open_state

@@ -13,8 +13,8 @@ import pytest
 
 from publisher.cli import run
 from publisher.config import Config, DigestConfig, load_config
-from publisher.digest import Render, build_message, message_id, wire_bytes
 from publisher.errors import ConfigError
+from publisher.message import Render, build_message, message_id, wire_bytes
 from publisher.publish import publish
 from publisher.slots import current_slot
 from publisher.state import open_state
@@ -265,7 +265,7 @@ HOSTILE_SUBJECTS = [
 @pytest.mark.parametrize("subject", HOSTILE_SUBJECTS)
 @pytest.mark.parametrize("person", HOSTILE_FIELDS)
 def test_message_bytes_equal_the_email_package(tmp_path: Path, person: dict[str, str], subject: str) -> None:
-    from publisher.digest import message_bytes
+    from publisher.message import message_bytes
 
     config = load_config(make_site(tmp_path / "site").root / "config.toml")
     digest = config.digest("daily")
@@ -288,7 +288,7 @@ def test_message_bytes_equal_the_email_package_for_any_text(tmp_path: Path) -> N
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from publisher.digest import message_bytes, one_line
+    from publisher.message import message_bytes, one_line
 
     config = load_config(make_site(tmp_path / "site").root / "config.toml")
     digest = config.digest("daily")
@@ -318,8 +318,8 @@ def test_message_bytes_equal_the_email_package_for_any_text(tmp_path: Path) -> N
 
 
 def test_post_blocks_rendered_once_give_the_same_render(tmp_path: Path) -> None:
-    from publisher.digest import Renderer
     from publisher.publish import live_posts
+    from publisher.rendering import Renderer
 
     site = published_site(tmp_path / "site")
     config = site.config
@@ -346,8 +346,8 @@ def test_post_blocks_rendered_once_give_the_same_render(tmp_path: Path) -> None:
 def test_site_post_blocks_render_as_the_whole_template_would(
     tmp_path: Path, block: str, css: str, fragments: bool
 ) -> None:
-    from publisher.digest import Renderer
     from publisher.publish import live_posts
+    from publisher.rendering import Renderer
 
     site = published_site(tmp_path / "site")
     (site.root / "templates").mkdir()

@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from publisher.config import load_config
-from publisher.delivery import send_digest
+from publisher.digest import send_digest
 from publisher.errors import ConfigError
 from publisher.publish import publish
 from publisher.state import open_state

@@ -26,7 +26,7 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
-from publisher.delivery import send_digest
+from publisher.digest import send_digest
 from publisher.state import open_state
 from publisher.web import create_app
 
