@@ -81,7 +81,7 @@ def _posts(draw: st.DrawFn) -> list[dict[str, object]]:
     for n in range(count):
         title = draw(_text)
         front: dict[str, object] = {
-            "title": title if clean_text(title).strip() else f"Title {n}",
+            "title": title if plain_text(title).strip() else f"Title {n}",
             "date": draw(_instants),
             "slug": f"post-{n}",
             "tags": draw(st.lists(st.one_of(_nasty, _word), max_size=4)),
