@@ -25,7 +25,7 @@ except (OSError, AttributeError):
 
 _lib.cmark_gfm_core_extensions_ensure_registered()
 _TABLE = _lib.cmark_find_syntax_extension(b"table")
-# Raw HTML passes through ("unsafe") because content.sanitize_html cleans it next.
+# Raw HTML passes through ("unsafe") because sanitize.sanitize_html cleans it next.
 _OPTIONS = _lib.CMARK_OPT_UNSAFE
 
 

@@ -12,10 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree as lxml_etree
 
-from publisher.content import _simple_yaml, _YamlLoader, join_url, read_post
+from publisher.content import read_post
 from publisher.errors import ContentProblem
+from publisher.frontmatter import _simple_yaml, _YamlLoader
 from publisher.model import Author, Post, Tag
 from publisher.publish import live_posts, publish
+from publisher.sanitize import join_url
 
 from .conftest import NOW, Site
 

@@ -17,11 +17,12 @@ from lxml import etree
 
 import publisher.importers
 from publisher.cli import run
-from publisher.content import clean_text, parse_post
+from publisher.content import parse_post
 from publisher.errors import ImportFailed, OutputError
 from publisher.importers import import_source
 from publisher.importers.common import html_body, markdown_text
 from publisher.publish import live_posts, publish
+from publisher.sanitize import clean_text
 
 from .conftest import ATOM_SCHEMA, NOW, SEED, Site
 

@@ -9,9 +9,9 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher.content import clean_text, plain_text
 from publisher.feeds import plan_feeds
 from publisher.publish import live_posts, publish
+from publisher.sanitize import clean_text, plain_text
 
 from .conftest import BASE_CONFIG, NOW, Site
 from .feedcheck import assert_json_round_trip, assert_round_trip

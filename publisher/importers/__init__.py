@@ -20,10 +20,12 @@ from typing import Any
 import yaml
 
 from ..config import Config
-from ..content import clean_text, plain_text, read_post, split_front_matter
+from ..content import read_post
 from ..errors import ImportFailed, OutputError
 from ..files import write_atomically
+from ..frontmatter import split_front_matter
 from ..model import Post
+from ..sanitize import clean_text, plain_text
 from ..sources import UnreadablePost, content_files, display_path, read_post_file
 from . import archive, feed, wordpress
 from .common import Batch, ImportedPost, Skipped, Source, counted, merge_tags

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from ..config import Config
-from ..content import BadPost, decode
+from ..content import decode
+from ..frontmatter import BadPost
 from .common import Batch, ImportedPost, Source, fail, markdown_text, slug_for
 
 _HEADER = re.compile(r"Tag Archives:\s*(?P<tag>\S.*?)\s*")

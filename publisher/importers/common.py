@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from xml.parsers.expat import errors as expat_errors
 
-from ..content import sanitize_html
 from ..errors import ImportFailed
 from ..model import name_slug, slugify
+from ..sanitize import sanitize_html
 
 SLUG_LENGTH = 80  # keeps "YYYY-MM-DD-slug.md" well under every file system's name limit
 

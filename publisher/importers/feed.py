@@ -21,7 +21,7 @@ from xml.sax import SAXParseException
 import feedparser
 
 from ..config import Config
-from ..content import html_to_text
+from ..sanitize import html_to_text
 from .common import (
     XML_TRUNCATED,
     Batch,

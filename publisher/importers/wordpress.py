@@ -14,8 +14,8 @@ from urllib.parse import unquote
 from xml.parsers.expat import ErrorString
 
 from ..config import Config
-from ..content import html_to_text, plain_text
 from ..model import slugify
+from ..sanitize import html_to_text, plain_text
 from .common import (
     Batch,
     ImportedPost,
