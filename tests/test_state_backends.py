@@ -199,7 +199,7 @@ def _cli(site: Site, *args: str) -> int:
 def test_db_copy_moves_every_table_into_postgres_and_refuses_a_second_time(
     tmp_path: Path, secret: bytes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from publisher.delivery import send_digest
+    from publisher.digest import send_digest
 
     recorder = Recorder()
     with mail_server(recorder) as port:

@@ -1,0 +1,433 @@
+"""config.toml -> Config: each table read and checked; relative folders resolve against the file's folder."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ..addresses import normalize_address
+from ..errors import ConfigError
+from ..formats import NAMES as FEED_FORMATS
+from ..model import SLUG_BYTES, Author
+from .tables import (
+    LAST_DAY,
+    LOOPBACK_HOSTS,
+    PERMALINK_FIELDS,
+    SCHEDULES,
+    SMTP_SECURITY,
+    WEEKDAYS,
+    BouncesConfig,
+    Config,
+    ContentConfig,
+    DigestConfig,
+    FeedsConfig,
+    RunConfig,
+    SiteConfig,
+    SmtpConfig,
+    StateConfig,
+    TagsConfig,
+    WebConfig,
+    WebSubConfig,
+)
+from .values import (
+    URL_CHARS,
+    Section,
+    count_value,
+    folder_path,
+    http_url,
+    mailbox_text,
+    number_value,
+    pattern_value,
+    required_text,
+    timezone_name,
+    url_path_value,
+)
+
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # BCP 47, as feeds and xml:lang take it
+
+
+_SECTIONS = ("site", "content", "feeds", "tags", "state", "smtp", "digests", "web", "run", "bounces", "websub")
+
+
+_DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+HOUR = 3600  # seconds
+
+
+DAY = 24 * HOUR
+
+
+_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+
+
+def _site(data: Any) -> SiteConfig:
+    s = Section(data, "site")
+    base_url = http_url(s, "base_url", ..., ("http", "https"))
+    timezone = timezone_name(s, "timezone", "UTC")
+    author = Section(s.get("author", dict, what="a table with name and optional email"), "site.author")
+    default_author = Author(
+        name=required_text(author, "name", "the default author's name"), email=author.get("email", str, None)
+    )
+    author.finish({"name", "email"})
+    language = s.get("language", str, "en")
+    if not _LANGUAGE.fullmatch(language):
+        raise ConfigError(f"config: site.language = {language!r}: expected a language tag such as 'en' or 'pt-BR'")
+    site = SiteConfig(
+        title=required_text(s, "title", "the site's title"),
+        subtitle=s.get("subtitle", str, ""),
+        base_url=base_url,
+        language=language,
+        timezone=timezone,
+        author=default_author,
+        permalink=pattern_value(s, "permalink", "/{year}/{month}/{day}/{slug}/", PERMALINK_FIELDS),
+        tag_url=pattern_value(s, "tag_url", "/tags/{slug}/", ("slug",)),
+        author_url=pattern_value(s, "author_url", "/authors/{slug}/", ("slug",)),
+    )
+    s.finish({"title", "subtitle", "base_url", "language", "timezone", "author", "permalink", "tag_url", "author_url"})
+    return site
+
+
+def _content(root: Path, data: Any) -> ContentConfig:
+    s = Section(data, "content")
+    categories = s.get("categories", str, "tags")
+    if categories not in ("tags", "ignore"):
+        raise ConfigError(f"config: content.categories = {categories!r}: expected 'tags' or 'ignore'")
+    result = ContentConfig(
+        folder=folder_path(root, s, "folder", "content"),
+        categories=categories,
+        max_post_mb=number_value(s, "max_post_mb", 5.0, minimum=0.001, maximum=1000),
+    )
+    s.finish({"folder", "categories", "max_post_mb"})
+    return result
+
+
+def _feeds(root: Path, data: Any) -> FeedsConfig:
+    s = Section(data, "feeds")
+    choices = ", ".join(repr(f) for f in FEED_FORMATS)
+    formats = s.get("formats", list, ["atom", "rss"], what=f"a list drawn from {choices}")
+    if not formats or any(f not in FEED_FORMATS for f in formats) or len(set(formats)) != len(formats):
+        raise ConfigError(f"config: feeds.formats = {formats!r}: expected a non-empty list drawn from {choices}")
+    max_items = s.get("max_items", int, 20)
+    if max_items < 1:
+        raise ConfigError(f"config: feeds.max_items = {max_items}: expected a positive integer")
+    url_path = url_path_value(s, "url_path", "/feeds/")
+    result = FeedsConfig(
+        folder=folder_path(root, s, "folder", "feeds"),
+        url_path=url_path if url_path.endswith("/") else url_path + "/",
+        formats=tuple(f for f in FEED_FORMATS if f in formats),
+        max_items=max_items,
+        full_content=s.get("full_content", bool, True),
+        site=s.get("site", bool, True),
+        tags=s.get("tags", bool, True),
+        authors=s.get("authors", bool, False),
+        archives=s.get("archives", bool, False),
+    )
+    s.finish({"folder", "url_path", "formats", "max_items", "full_content", "site", "tags", "authors", "archives"})
+    return result
+
+
+def _websub(data: Any) -> WebSubConfig:
+    s = Section(data, "websub")
+    hubs = s.get("hubs", list, [], what="a list of hub URLs")
+    for hub in hubs:
+        parts = urlsplit(hub) if isinstance(hub, str) else None
+        if not parts or parts.scheme not in ("http", "https") or not parts.hostname or not URL_CHARS.fullmatch(hub):
+            raise ConfigError(f"config: websub.hubs: {hub!r}: expected an absolute http or https URL")
+    s.finish({"hubs"})
+    return WebSubConfig(tuple(dict.fromkeys(hubs)))
+
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _tags(data: Any) -> TagsConfig:
+    """[tags]: slugs = {name = slug} keeps a feed URL through a rename; names = {slug or name = display name}."""
+    s = Section(data, "tags")
+    slugs = Section(s.get("slugs", dict, {}, what='a table such as { "C++" = "cpp" }'), "tags.slugs")
+    pinned = []
+    for name, slug in slugs.data.items():
+        if not isinstance(slug, str) or not _SLUG.fullmatch(slug) or len(slug) > SLUG_BYTES:
+            raise ConfigError(
+                f"config: tags.slugs.{name!r} = {slug!r}: expected lower-case letters, digits and single hyphens, "
+                f"at most {SLUG_BYTES} characters"
+            )
+        pinned.append((name.strip().casefold(), slug))
+    partial = TagsConfig(slugs=tuple(pinned))
+    names = Section(s.get("names", dict, {}, what='a table such as { "cpp" = "C++" }'), "tags.names")
+    shown = []
+    for key, name in names.data.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"config: tags.names.{key!r} = {name!r}: expected the tag's display name")
+        shown.append((key if _SLUG.fullmatch(key) else partial.slug(key), name.strip()))
+    result = TagsConfig(
+        slugs=partial.slugs, names=tuple(shown), max_per_post=count_value(s, "max_per_post", 50, 1, 1000)
+    )
+    s.finish({"slugs", "names", "max_per_post"})
+    return result
+
+
+def _state(root: Path, data: Any) -> StateConfig:
+    s = Section(data, "state")
+    url = s.get("url", str, None)
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"config: state.url = {url.split('@')[-1]!r}: expected postgresql://user@host/dbname")
+    result = StateConfig(path=folder_path(root, s, "path", ".publisher/state.db"), url=url)
+    s.finish({"path", "url"})
+    return result
+
+
+def _smtp(data: Any) -> SmtpConfig:
+    s = Section(data, "smtp")
+    if "password" in s.data:
+        raise ConfigError(
+            "config: smtp.password is not allowed; put the password in an environment variable "
+            "and name that variable in smtp.password_env"
+        )
+    security = s.get("security", str, "starttls")
+    if security not in SMTP_SECURITY:
+        raise ConfigError(f"config: smtp.security = {security!r}: expected 'starttls', 'tls' or 'none'")
+    password_env = s.get("password_env", str, None)
+    if password_env is not None and not _ENV_NAME.match(password_env):
+        raise ConfigError(f"config: smtp.password_env = {password_env!r}: expected the name of an environment variable")
+    port = s.get("port", int, SMTP_SECURITY[security])
+    if not 0 < port < 65536:
+        raise ConfigError(f"config: smtp.port = {port}: expected a TCP port number (1-65535)")
+    result = SmtpConfig(
+        host=s.get("host", str, "localhost"),
+        port=port,
+        security=security,
+        username=s.get("username", str, None),
+        password_env=password_env,
+        timeout=number_value(s, "timeout", 30.0, 0.1, HOUR),
+        rate_limit=number_value(s, "rate_limit", 0.0, 0, 10_000),
+        max_retries=count_value(s, "max_retries", 5, 0, 20),
+        retry_base_seconds=number_value(s, "retry_base_seconds", 30.0, 0, DAY),
+    )
+    s.finish(
+        {"host", "port", "security", "username", "password_env", "timeout", "rate_limit", "max_retries",
+         "retry_base_seconds"}
+    )  # fmt: skip
+    return result
+
+
+def _digest_days(s: Section, schedule: str) -> tuple[int | None, int | None]:
+    """weekly needs ``day``, monthly needs ``day_of_month``; neither may appear elsewhere."""
+    for key, wanted in (("day", "weekly"), ("day_of_month", "monthly")):
+        if key in s.data and schedule != wanted:
+            raise ConfigError(f"config: {s.name}.{key} only applies to schedule = '{wanted}'")
+    if schedule == "weekly":
+        day = s.get("day", str, what="a weekday such as 'monday'")
+        if day.lower() not in WEEKDAYS:
+            raise ConfigError(f"config: {s.name}.day = {day!r}: expected one of {', '.join(WEEKDAYS)}")
+        return WEEKDAYS.index(day.lower()), None
+    if schedule == "monthly":
+        day = s.get("day_of_month", object, what="a day of the month (1-31) or 'last'")
+        if day == "last":
+            return None, LAST_DAY
+        if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31:
+            raise ConfigError(f"config: {s.name}.day_of_month = {day!r}: expected 1-31 or 'last'")
+        return None, day
+    return None, None
+
+
+def _digest(data: Any, index: int, site: SiteConfig, tag_config: TagsConfig) -> DigestConfig:
+    s = Section(data, f"digests[{index}]")
+    name = s.get("name", str, what="a short lower-case name such as 'weekly'")
+    if not _DIGEST_NAME.match(name):
+        raise ConfigError(f"config: {s.name}.name = {name!r}: expected lower-case letters, digits and hyphens")
+    s.name = f"digests.{name}"
+    schedule = s.get("schedule", str, what="'daily', 'weekly' or 'monthly'")
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"config: {s.name}.schedule = {schedule!r}: expected 'daily', 'weekly' or 'monthly'")
+    weekday, day_of_month = _digest_days(s, schedule)
+    at = s.get("time", str, "08:00", what="a local time such as '08:00'")
+    found = _TIME.match(at)
+    if not found:
+        raise ConfigError(f"config: {s.name}.time = {at!r}: expected a 24-hour local time such as '08:00'")
+    tags = s.get("tags", object, "subscriber", what="'subscriber' or a list of tags")
+    if tags != "subscriber" and (
+        not isinstance(tags, list) or not tags or not all(isinstance(t, str) and t.strip() for t in tags)
+    ):
+        raise ConfigError(f"config: {s.name}.tags = {tags!r}: expected 'subscriber' or a non-empty list of tags")
+    subject = s.get(
+        "subject", str, "{{ site.title }}: {{ posts|length }} new {{ 'post' if posts|length == 1 else 'posts' }}"
+    )
+    import jinja2  # only sites with digests pay for Jinja when loading their config
+
+    try:
+        jinja2.Environment().parse(subject)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"config: {s.name}.subject = {subject!r}: not a valid Jinja template: {exc}") from None
+    min_items = count_value(s, "min_items", 1, 1, 10_000)
+    max_items = count_value(s, "max_items", 20, 1, 10_000)
+    if max_items < min_items:
+        raise ConfigError(f"config: {s.name}.max_items = {max_items}: expected at least min_items ({min_items})")
+    result = DigestConfig(
+        name=name,
+        schedule=schedule,
+        time_of_day=time(int(found.group(1)), int(found.group(2))),
+        timezone=timezone_name(s, "timezone", site.timezone),
+        subject=subject,
+        from_address=mailbox_text(s, "from_address", ...),
+        weekday=weekday,
+        day_of_month=day_of_month,
+        tags=None if tags == "subscriber" else tuple(dict.fromkeys(tag_config.slug(t) for t in tags)),
+        min_items=min_items,
+        max_items=max_items,
+        reply_to=mailbox_text(s, "reply_to", None),
+    )
+    s.finish(
+        {"name", "schedule", "day", "day_of_month", "time", "timezone", "tags", "subject", "min_items", "max_items",
+         "from_address", "reply_to"}
+    )  # fmt: skip
+    return result
+
+
+def _digests(data: list[Any], site: SiteConfig, tag_config: TagsConfig) -> tuple[DigestConfig, ...]:
+    digests = tuple(_digest(item, number, site, tag_config) for number, item in enumerate(data))
+    names = [d.name for d in digests]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"config: two [[digests]] are named {name!r}; expected unique names")
+    return digests
+
+
+def _web(data: Any, site: SiteConfig) -> WebConfig:
+    """Unsubscribe links must be https (RFC 8058), but for a trial on this machine (localhost, any port);
+    without [web] they fall back to the site's own URL."""
+    s = Section(data, "web")
+    result = WebConfig(
+        base_url=http_url(s, "base_url", ..., ("http", "https")) if "base_url" in s.data else site.base_url
+    )
+    s.finish({"base_url"})
+    parts = urlsplit(result.base_url)
+    if "base_url" in s.data and parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"config: web.base_url = {result.base_url!r}: expected an absolute https URL (http only for a trial on "
+            "this machine: http://localhost, http://127.0.0.1 or http://[::1], any port)"
+        )
+    return result
+
+
+def _run(data: Any) -> RunConfig:
+    """A grace shorter than one tick would let a slot fall between two ticks and never go out."""
+    s = Section(data, "run")
+    tick = s.get("tick_seconds", int, 60)
+    if not 1 <= tick <= 3600:
+        raise ConfigError(f"config: run.tick_seconds = {tick}: expected 1-3600 seconds")
+    result = RunConfig(
+        tick_seconds=tick,
+        publish_interval_minutes=count_value(s, "publish_interval_minutes", 0, 0, 31 * DAY // 60),
+        grace_hours=number_value(s, "grace_hours", 24.0, 0, 366 * 24),
+    )
+    s.finish({"tick_seconds", "publish_interval_minutes", "grace_hours"})
+    if result.grace.total_seconds() < tick:
+        raise ConfigError(
+            f"config: run.grace_hours = {result.grace_hours:g}: expected at least one tick ({tick} s), "
+            "or a slot could fall between two ticks and never go out"
+        )
+    return result
+
+
+_MAILBOX_FORMS = "'maildir:PATH', 'mbox:PATH' or 'imaps://USER@HOST[:PORT]/FOLDER'"
+
+
+def _bounces(root: Path, data: Any) -> BouncesConfig | None:
+    """No [bounces]: digests go out from their from_address and nothing reads the replies."""
+    if data is None:
+        return None
+    s = Section(data, "bounces")
+    address = s.get("address", str, what="an address such as 'bounces@example.org'")
+    try:
+        address = normalize_address(address)
+    except ValueError as exc:
+        raise ConfigError(f"config: bounces.address = {address!r}: {exc}") from None
+    if "+" in address.partition("@")[0]:
+        raise ConfigError(f"config: bounces.address = {address!r}: expected no '+': the publisher adds '+<token>'")
+    mailbox = s.get("mailbox", str, what=_MAILBOX_FORMS)
+    kind, colon, rest = mailbox.partition(":")
+    where: dict[str, Any] = {}
+    if kind in ("maildir", "mbox") and colon and rest.strip():
+        where["path"] = (root / rest.strip()).resolve()
+    elif kind == "imaps" and rest.startswith("//"):
+        url = urlsplit(mailbox)
+        try:
+            port = url.port or 993
+        except ValueError:
+            port = 0
+        if not url.hostname or not url.username or not port:
+            raise ConfigError(f"config: bounces.mailbox = {mailbox!r}: expected {_MAILBOX_FORMS}")
+        where = {"host": url.hostname, "port": port, "username": unquote(url.username)}
+        where["folder"] = unquote(url.path.strip("/")) or "INBOX"
+        if url.password is not None:
+            raise ConfigError(
+                "config: bounces.mailbox holds a password; put it in an environment variable "
+                "and name that variable in bounces.password_env"
+            )
+    else:
+        raise ConfigError(f"config: bounces.mailbox = {mailbox!r}: expected {_MAILBOX_FORMS}")
+    password_env = s.get("password_env", str, None)
+    if password_env is not None and not _ENV_NAME.match(password_env):
+        raise ConfigError(
+            f"config: bounces.password_env = {password_env!r}: expected the name of an environment variable"
+        )
+    if kind == "imaps" and password_env is None:
+        raise ConfigError("config: bounces.password_env is missing; an imaps mailbox needs the password's variable")
+    result = BouncesConfig(
+        address=address,
+        kind=kind,
+        password_env=password_env,
+        soft_bounce_limit=count_value(s, "soft_bounce_limit", 3, 1, 1000),
+        soft_bounce_days=count_value(s, "soft_bounce_days", 7, 1, 366),
+        **where,
+    )
+    s.finish({"address", "mailbox", "password_env", "soft_bounce_limit", "soft_bounce_days"})
+    return result
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a site's config.toml; relative folders resolve against its folder."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config: {path} not found; run 'publisher init' to create a site") from exc
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config: {path} is not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path}: invalid TOML: {exc}") from exc
+    root = path.resolve().parent
+    top = Section(data, "config")
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"config: unknown top-level key {unknown[0]!r}; expected the tables "
+            + ", ".join(f"[{s}]" for s in _SECTIONS)
+        )
+    site = _site(top.get("site", dict, what="a [site] table"))
+    tag_config = _tags(top.get("tags", dict, {}))
+    return Config(
+        root=root,
+        site=site,
+        content=_content(root, top.get("content", dict, {})),
+        feeds=_feeds(root, top.get("feeds", dict, {})),
+        state=_state(root, top.get("state", dict, {})),
+        tags=tag_config,
+        smtp=_smtp(top.get("smtp", dict, {})),
+        digests=_digests(top.get("digests", list, [], what="an array of [[digests]] tables"), site, tag_config),
+        web=_web(top.get("web", dict, {}), site),
+        run=_run(top.get("run", dict, {})),
+        bounces=_bounces(root, top.get("bounces", dict, None)),
+        websub=_websub(top.get("websub", dict, {})),
+    )
