@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -13,17 +12,14 @@ from ..addresses import normalize_address
 from ..errors import ConfigError
 from ..formats import NAMES as FEED_FORMATS
 from ..model import SLUG_BYTES, Author
+from .digests import read_digests
 from .tables import (
-    LAST_DAY,
     LOOPBACK_HOSTS,
     PERMALINK_FIELDS,
-    SCHEDULES,
     SMTP_SECURITY,
-    WEEKDAYS,
     BouncesConfig,
     Config,
     ContentConfig,
-    DigestConfig,
     FeedsConfig,
     RunConfig,
     SiteConfig,
@@ -32,6 +28,7 @@ from .tables import (
     TagsConfig,
     WebConfig,
     WebSubConfig,
+    table_keys,
 )
 from .values import (
     URL_CHARS,
@@ -39,7 +36,6 @@ from .values import (
     count_value,
     folder_path,
     http_url,
-    mailbox_text,
     number_value,
     pattern_value,
     required_text,
@@ -48,12 +44,6 @@ from .values import (
 )
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # BCP 47, as feeds and xml:lang take it
-
-
-_SECTIONS = ("site", "content", "feeds", "tags", "state", "smtp", "digests", "web", "run", "bounces", "websub")
-
-
-_DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -65,9 +55,6 @@ HOUR = 3600  # seconds
 DAY = 24 * HOUR
 
 
-_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
-
-
 def _site(data: Any) -> SiteConfig:
     s = Section(data, "site")
     base_url = http_url(s, "base_url", ..., ("http", "https"))
@@ -76,7 +63,7 @@ def _site(data: Any) -> SiteConfig:
     default_author = Author(
         name=required_text(author, "name", "the default author's name"), email=author.get("email", str, None)
     )
-    author.finish({"name", "email"})
+    author.finish(Author)
     language = s.get("language", str, "en")
     if not _LANGUAGE.fullmatch(language):
         raise ConfigError(f"config: site.language = {language!r}: expected a language tag such as 'en' or 'pt-BR'")
@@ -91,7 +78,7 @@ def _site(data: Any) -> SiteConfig:
         tag_url=pattern_value(s, "tag_url", "/tags/{slug}/", ("slug",)),
         author_url=pattern_value(s, "author_url", "/authors/{slug}/", ("slug",)),
     )
-    s.finish({"title", "subtitle", "base_url", "language", "timezone", "author", "permalink", "tag_url", "author_url"})
+    s.finish(SiteConfig)
     return site
 
 
@@ -105,7 +92,7 @@ def _content(root: Path, data: Any) -> ContentConfig:
         categories=categories,
         max_post_mb=number_value(s, "max_post_mb", 5.0, minimum=0.001, maximum=1000),
     )
-    s.finish({"folder", "categories", "max_post_mb"})
+    s.finish(ContentConfig)
     return result
 
 
@@ -130,7 +117,7 @@ def _feeds(root: Path, data: Any) -> FeedsConfig:
         authors=s.get("authors", bool, False),
         archives=s.get("archives", bool, False),
     )
-    s.finish({"folder", "url_path", "formats", "max_items", "full_content", "site", "tags", "authors", "archives"})
+    s.finish(FeedsConfig)
     return result
 
 
@@ -141,7 +128,7 @@ def _websub(data: Any) -> WebSubConfig:
         parts = urlsplit(hub) if isinstance(hub, str) else None
         if not parts or parts.scheme not in ("http", "https") or not parts.hostname or not URL_CHARS.fullmatch(hub):
             raise ConfigError(f"config: websub.hubs: {hub!r}: expected an absolute http or https URL")
-    s.finish({"hubs"})
+    s.finish(WebSubConfig)
     return WebSubConfig(tuple(dict.fromkeys(hubs)))
 
 
@@ -170,7 +157,7 @@ def _tags(data: Any) -> TagsConfig:
     result = TagsConfig(
         slugs=partial.slugs, names=tuple(shown), max_per_post=count_value(s, "max_per_post", 50, 1, 1000)
     )
-    s.finish({"slugs", "names", "max_per_post"})
+    s.finish(TagsConfig)
     return result
 
 
@@ -180,7 +167,7 @@ def _state(root: Path, data: Any) -> StateConfig:
     if url is not None and not url.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"config: state.url = {url.split('@')[-1]!r}: expected postgresql://user@host/dbname")
     result = StateConfig(path=folder_path(root, s, "path", ".publisher/state.db"), url=url)
-    s.finish({"path", "url"})
+    s.finish(StateConfig)
     return result
 
 
@@ -211,93 +198,8 @@ def _smtp(data: Any) -> SmtpConfig:
         max_retries=count_value(s, "max_retries", 5, 0, 20),
         retry_base_seconds=number_value(s, "retry_base_seconds", 30.0, 0, DAY),
     )
-    s.finish(
-        {"host", "port", "security", "username", "password_env", "timeout", "rate_limit", "max_retries",
-         "retry_base_seconds"}
-    )  # fmt: skip
+    s.finish(SmtpConfig)
     return result
-
-
-def _digest_days(s: Section, schedule: str) -> tuple[int | None, int | None]:
-    """weekly needs ``day``, monthly needs ``day_of_month``; neither may appear elsewhere."""
-    for key, wanted in (("day", "weekly"), ("day_of_month", "monthly")):
-        if key in s.data and schedule != wanted:
-            raise ConfigError(f"config: {s.name}.{key} only applies to schedule = '{wanted}'")
-    if schedule == "weekly":
-        day = s.get("day", str, what="a weekday such as 'monday'")
-        if day.lower() not in WEEKDAYS:
-            raise ConfigError(f"config: {s.name}.day = {day!r}: expected one of {', '.join(WEEKDAYS)}")
-        return WEEKDAYS.index(day.lower()), None
-    if schedule == "monthly":
-        day = s.get("day_of_month", object, what="a day of the month (1-31) or 'last'")
-        if day == "last":
-            return None, LAST_DAY
-        if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31:
-            raise ConfigError(f"config: {s.name}.day_of_month = {day!r}: expected 1-31 or 'last'")
-        return None, day
-    return None, None
-
-
-def _digest(data: Any, index: int, site: SiteConfig, tag_config: TagsConfig) -> DigestConfig:
-    s = Section(data, f"digests[{index}]")
-    name = s.get("name", str, what="a short lower-case name such as 'weekly'")
-    if not _DIGEST_NAME.match(name):
-        raise ConfigError(f"config: {s.name}.name = {name!r}: expected lower-case letters, digits and hyphens")
-    s.name = f"digests.{name}"
-    schedule = s.get("schedule", str, what="'daily', 'weekly' or 'monthly'")
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"config: {s.name}.schedule = {schedule!r}: expected 'daily', 'weekly' or 'monthly'")
-    weekday, day_of_month = _digest_days(s, schedule)
-    at = s.get("time", str, "08:00", what="a local time such as '08:00'")
-    found = _TIME.match(at)
-    if not found:
-        raise ConfigError(f"config: {s.name}.time = {at!r}: expected a 24-hour local time such as '08:00'")
-    tags = s.get("tags", object, "subscriber", what="'subscriber' or a list of tags")
-    if tags != "subscriber" and (
-        not isinstance(tags, list) or not tags or not all(isinstance(t, str) and t.strip() for t in tags)
-    ):
-        raise ConfigError(f"config: {s.name}.tags = {tags!r}: expected 'subscriber' or a non-empty list of tags")
-    subject = s.get(
-        "subject", str, "{{ site.title }}: {{ posts|length }} new {{ 'post' if posts|length == 1 else 'posts' }}"
-    )
-    import jinja2  # only sites with digests pay for Jinja when loading their config
-
-    try:
-        jinja2.Environment().parse(subject)
-    except jinja2.TemplateSyntaxError as exc:
-        raise ConfigError(f"config: {s.name}.subject = {subject!r}: not a valid Jinja template: {exc}") from None
-    min_items = count_value(s, "min_items", 1, 1, 10_000)
-    max_items = count_value(s, "max_items", 20, 1, 10_000)
-    if max_items < min_items:
-        raise ConfigError(f"config: {s.name}.max_items = {max_items}: expected at least min_items ({min_items})")
-    result = DigestConfig(
-        name=name,
-        schedule=schedule,
-        time_of_day=time(int(found.group(1)), int(found.group(2))),
-        timezone=timezone_name(s, "timezone", site.timezone),
-        subject=subject,
-        from_address=mailbox_text(s, "from_address", ...),
-        weekday=weekday,
-        day_of_month=day_of_month,
-        tags=None if tags == "subscriber" else tuple(dict.fromkeys(tag_config.slug(t) for t in tags)),
-        min_items=min_items,
-        max_items=max_items,
-        reply_to=mailbox_text(s, "reply_to", None),
-    )
-    s.finish(
-        {"name", "schedule", "day", "day_of_month", "time", "timezone", "tags", "subject", "min_items", "max_items",
-         "from_address", "reply_to"}
-    )  # fmt: skip
-    return result
-
-
-def _digests(data: list[Any], site: SiteConfig, tag_config: TagsConfig) -> tuple[DigestConfig, ...]:
-    digests = tuple(_digest(item, number, site, tag_config) for number, item in enumerate(data))
-    names = [d.name for d in digests]
-    for name in names:
-        if names.count(name) > 1:
-            raise ConfigError(f"config: two [[digests]] are named {name!r}; expected unique names")
-    return digests
 
 
 def _web(data: Any, site: SiteConfig) -> WebConfig:
@@ -307,7 +209,7 @@ def _web(data: Any, site: SiteConfig) -> WebConfig:
     result = WebConfig(
         base_url=http_url(s, "base_url", ..., ("http", "https")) if "base_url" in s.data else site.base_url
     )
-    s.finish({"base_url"})
+    s.finish(WebConfig)
     parts = urlsplit(result.base_url)
     if "base_url" in s.data and parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
         raise ConfigError(
@@ -328,7 +230,7 @@ def _run(data: Any) -> RunConfig:
         publish_interval_minutes=count_value(s, "publish_interval_minutes", 0, 0, 31 * DAY // 60),
         grace_hours=number_value(s, "grace_hours", 24.0, 0, 366 * 24),
     )
-    s.finish({"tick_seconds", "publish_interval_minutes", "grace_hours"})
+    s.finish(RunConfig)
     if result.grace.total_seconds() < tick:
         raise ConfigError(
             f"config: run.grace_hours = {result.grace_hours:g}: expected at least one tick ({tick} s), "
@@ -389,7 +291,7 @@ def _bounces(root: Path, data: Any) -> BouncesConfig | None:
         soft_bounce_days=count_value(s, "soft_bounce_days", 7, 1, 366),
         **where,
     )
-    s.finish({"address", "mailbox", "password_env", "soft_bounce_limit", "soft_bounce_days"})
+    s.finish(BouncesConfig)
     return result
 
 
@@ -409,11 +311,11 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"config: {path}: invalid TOML: {exc}") from exc
     root = path.resolve().parent
     top = Section(data, "config")
-    unknown = sorted(set(data) - set(_SECTIONS))
+    tables = table_keys(Config)
+    unknown = sorted(set(data) - set(tables))
     if unknown:
         raise ConfigError(
-            f"config: unknown top-level key {unknown[0]!r}; expected the tables "
-            + ", ".join(f"[{s}]" for s in _SECTIONS)
+            f"config: unknown top-level key {unknown[0]!r}; expected the tables " + ", ".join(f"[{s}]" for s in tables)
         )
     site = _site(top.get("site", dict, what="a [site] table"))
     tag_config = _tags(top.get("tags", dict, {}))
@@ -425,7 +327,7 @@ def load_config(path: Path) -> Config:
         state=_state(root, top.get("state", dict, {})),
         tags=tag_config,
         smtp=_smtp(top.get("smtp", dict, {})),
-        digests=_digests(top.get("digests", list, [], what="an array of [[digests]] tables"), site, tag_config),
+        digests=read_digests(top.get("digests", list, [], what="an array of [[digests]] tables"), site, tag_config),
         web=_web(top.get("web", dict, {}), site),
         run=_run(top.get("run", dict, {})),
         bounces=_bounces(root, top.get("bounces", dict, None)),

@@ -4,7 +4,7 @@ a key that differs from its field, or fills several fields)."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import time, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +20,18 @@ SCHEDULES = ("daily", "weekly", "monthly")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LAST_DAY = -1  # day_of_month = "last"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+TOML = "toml"  # field metadata: the config.toml key that sets this field (None: no key sets it)
+
+
+def toml_key(name: str | None) -> dict[str, str | None]:
+    """Metadata for a field set by another key than its name (or, with None, by none)."""
+    return {TOML: name}
+
+
+def table_keys(table: type) -> tuple[str, ...]:
+    """The keys config.toml accepts in the table read into ``table``: its fields, under their ``toml`` name."""
+    keys = (f.metadata.get(TOML, f.name) for f in fields(table))
+    return tuple(dict.fromkeys(k for k in keys if k is not None))
 
 
 @dataclass(frozen=True)
@@ -128,11 +140,11 @@ class DigestConfig:
 
     name: str
     schedule: str  # "daily", "weekly" or "monthly"
-    time_of_day: time
+    time_of_day: time = field(metadata=toml_key("time"))
     timezone: str
     subject: str  # a Jinja template
     from_address: str
-    weekday: int | None = None  # weekly: 0 = Monday
+    weekday: int | None = field(default=None, metadata=toml_key("day"))  # weekly: 0 = Monday
     day_of_month: int | None = None  # monthly: 1..31 or LAST_DAY; short months clamp to their last day
     tags: tuple[str, ...] | None = None  # tag slugs; None: each subscriber's own choice
     min_items: int = 1
@@ -174,12 +186,12 @@ class BouncesConfig:
     soft bounces add up to a hard one."""
 
     address: str  # "bounces@example.org": digests go out from bounces+<token>@example.org
-    kind: str  # "maildir", "mbox" or "imaps"
-    path: Path | None = None  # maildir, mbox
-    host: str = ""  # imaps
-    port: int = 993
-    username: str = ""
-    folder: str = "INBOX"
+    kind: str = field(metadata=toml_key("mailbox"))  # "maildir", "mbox" or "imaps"; all these come from mailbox
+    path: Path | None = field(default=None, metadata=toml_key("mailbox"))  # maildir, mbox
+    host: str = field(default="", metadata=toml_key("mailbox"))  # imaps
+    port: int = field(default=993, metadata=toml_key("mailbox"))
+    username: str = field(default="", metadata=toml_key("mailbox"))
+    folder: str = field(default="INBOX", metadata=toml_key("mailbox"))
     password_env: str | None = None
     soft_bounce_limit: int = 3
     soft_bounce_days: int = 7
@@ -195,7 +207,7 @@ class BouncesConfig:
 
 @dataclass(frozen=True)
 class Config:
-    root: Path
+    root: Path = field(metadata=toml_key(None))  # the folder of config.toml
     site: SiteConfig
     content: ContentConfig
     feeds: FeedsConfig

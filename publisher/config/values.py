@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..addresses import parse_mailbox
 from ..errors import ConfigError
+from .tables import table_keys
 
 URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 characters only
 _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%{}]*")  # RFC 3986 path characters, and {fields}
@@ -42,8 +43,10 @@ class Section:
             raise ConfigError(f"config: {self._key(key)} = {value!r}: expected {expected}")
         return value
 
-    def finish(self, known: set[str]) -> None:
-        unknown = sorted(set(self.data) - known)
+    def finish(self, table: type) -> None:
+        """Refuse a key that no field of ``table`` (the dataclass this table was read into) takes."""
+        known = table_keys(table)
+        unknown = sorted(set(self.data) - set(known))
         if unknown:
             raise ConfigError(
                 f"config: unknown key {self._key(unknown[0])}; [{self.name}] accepts {', '.join(sorted(known))}"
