@@ -10,7 +10,6 @@ flood a mailbox.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from .smtp import Outcome
 from .state import State, Waiting
 from .subscribers import MANAGE, subscriber_for_token, valid_address
 from .templating import template_environment
-from .tokens import NOT_VALID, make_token, token_subscriber
+from .tokens import NOT_VALID, make_token, token_subscriber, token_valid
 
 log = logging.getLogger("publisher")
 
@@ -189,7 +188,7 @@ def check_confirmation(store: State, secret: bytes, token: str, now: datetime) -
     times = [
         at
         for at in (store.signups.times(subscriber.address) if subscriber else ())
-        if hmac.compare_digest(_confirm_token(secret, subscriber, at).encode(), token.encode())
+        if token_valid(secret, f"{CONFIRM} {at.isoformat()}", token, subscriber.address)
     ]
     if subscriber is None or not times:  # one answer either way: which ids exist is nobody's business
         raise SubscriberError(f"{NOT_VALID}; sign up again on the front page")

@@ -8,9 +8,6 @@ authority is the signed token in its URL. Nothing redirects anywhere.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 import secrets
 from collections import Counter
@@ -41,6 +38,7 @@ from .signup import (
 )
 from .state import State, open_state
 from .subscribers import MANAGE, UNSUBSCRIBE, missing_tags, subscriber_for_token, tag_slugs, unsubscribe
+from .tokens import CSRF, sign, signed
 
 BLUEPRINT = "pages"
 CSRF_COOKIE = "publisher_csrf"
@@ -84,11 +82,6 @@ def _site() -> Site:
     return site
 
 
-def _csrf_mac(secret: bytes, text: str) -> str:
-    digest = hmac.new(secret, f"csrf\0{text}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
 def _sentence(text: str) -> str:
     """An error message as a page shows it: capitalised, with a full stop."""
     return f"{text[:1].upper()}{text[1:]}."
@@ -121,7 +114,7 @@ def _tag_notes(slugs: tuple[str, ...], tags: list[Tag]) -> list[str]:
 def _page(template: str, status: int = 200, **context: Any) -> Response:
     site = _site()
     body = site.env.get_template(template).render(
-        site=site.config.site, url=_url, csrf=_csrf_mac(site.secret, g.get("csrf_cookie", "")), **context
+        site=site.config.site, url=_url, csrf=sign(site.secret, CSRF, g.get("csrf_cookie", "")), **context
     )
     return Response(body, status, mimetype="text/html")
 
@@ -133,7 +126,7 @@ def _message(title: str, text: str, status: int = 200, **links: str) -> Response
 def _require_csrf() -> None:
     sent = request.form.get(CSRF_FIELD, "")
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not cookie or not hmac.compare_digest(sent.encode(), _csrf_mac(_site().secret, cookie).encode()):
+    if not cookie or not signed(_site().secret, CSRF, cookie, sent):
         abort(400, EXPIRED_FORM)
 
 
