@@ -29,7 +29,7 @@ from .config import BouncesConfig, Config
 from .errors import ConfigError, SubscriberError
 from .locks import holding
 from .mailboxes import message_key, open_mailbox
-from .model import Subscriber
+from .model import MailOutcome, Subscriber, SubscriberStatus
 from .state import State, open_state
 from .subscribers import subscriber_for_token
 from .tokens import check_address_token, make_address_token
@@ -38,10 +38,6 @@ VERP = "verp"  # token purposes: a bounce address cannot be used as an unsubscri
 MAIL_UNSUBSCRIBE = "unsubscribe-mail"
 UNSUBSCRIBE_LOCAL = "unsubscribe"
 
-# What a message did: the first four change a subscriber, the others nothing.
-HARD, SOFT, COMPLAINT, UNSUBSCRIBED = "hard bounce", "soft bounce", "complaint", "unsubscribe"
-AUTO_REPLY, IGNORED, UNRECOGNISED = "auto-reply", "ignored", "unrecognised"
-OUTCOMES = (HARD, SOFT, COMPLAINT, UNSUBSCRIBED, AUTO_REPLY, IGNORED, UNRECOGNISED)
 
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -67,7 +63,7 @@ def verp_fields(bounces: BouncesConfig, secret: bytes, subscriber: Subscriber) -
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a message is: one of OUTCOMES, and a one-line detail for people."""
+    """What a message is: one of MailOutcome, and a one-line detail for people."""
 
     outcome: str
     detail: str
@@ -111,7 +107,7 @@ def _dsn(msg: Message) -> Verdict:
     """RFC 3464: the worst recipient block decides: a 5.x.x status is hard, a 4.x.x one soft."""
     part = _report_part(msg, "message/delivery-status")
     if part is None:
-        return Verdict(UNRECOGNISED, "a delivery report without a message/delivery-status part")
+        return Verdict(MailOutcome.UNRECOGNISED, "a delivery report without a message/delivery-status part")
     found: list[tuple[int, str]] = []
     for block in _fields(part)[1:] or _fields(part):
         action = str(block.get("Action", "")).strip().lower()
@@ -121,13 +117,13 @@ def _dsn(msg: Message) -> Verdict:
         if code:
             found.append((int(code[0]), _one_line(f"{code} {diagnostic}")))
     if not found:
-        return Verdict(UNRECOGNISED, "a delivery report with no Status or Action")
+        return Verdict(MailOutcome.UNRECOGNISED, "a delivery report with no Status or Action")
     klass, detail = max(found)
     if klass == 5:
-        return Verdict(HARD, detail)
+        return Verdict(MailOutcome.HARD, detail)
     if klass == 4:
-        return Verdict(SOFT, detail)
-    return Verdict(IGNORED, f"a delivery report of success ({detail})")
+        return Verdict(MailOutcome.SOFT, detail)
+    return Verdict(MailOutcome.IGNORED, f"a delivery report of success ({detail})")
 
 
 def _complaint(msg: Message) -> Verdict:
@@ -135,7 +131,7 @@ def _complaint(msg: Message) -> Verdict:
     blocks = _fields(part) if part is not None else []
     kind = str(blocks[0].get("Feedback-Type", "abuse")).strip() if blocks else "abuse"
     agent = str(blocks[0].get("User-Agent", "")).strip() if blocks else ""
-    return Verdict(COMPLAINT, _one_line(f"feedback report: {kind}" + (f" from {agent}" if agent else "")))
+    return Verdict(MailOutcome.COMPLAINT, _one_line(f"feedback report: {kind}" + (f" from {agent}" if agent else "")))
 
 
 def _auto_reply(msg: Message) -> bool:
@@ -164,8 +160,8 @@ def _plain_bounce(msg: Message) -> Verdict | None:
     why = _one_line(line.group(0)) if line else "no SMTP code given"
     status = _STATUS.search(why)
     if status:  # an explicit status code outweighs the detector's guess
-        return Verdict(HARD if status.group(1) == "5" else SOFT, why)
-    return Verdict(HARD if permanent else SOFT, why)
+        return Verdict(MailOutcome.HARD if status.group(1) == "5" else MailOutcome.SOFT, why)
+    return Verdict(MailOutcome.HARD if permanent else MailOutcome.SOFT, why)
 
 
 def _tokens(text: str, bounces: BouncesConfig) -> Iterator[tuple[str, str]]:
@@ -212,7 +208,7 @@ class Applied:
     detail: str
 
 
-def _when(msg: Message, now: datetime) -> datetime:
+def _sent_at(msg: Message, now: datetime) -> datetime:
     """The message's own date (a backlog read late still counts in its days), never after now."""
     try:
         when = email.utils.parsedate_to_datetime(str(msg.get("Date", "")))
@@ -228,22 +224,22 @@ def judge(store: State, bounces: BouncesConfig, secret: bytes, msg: Message) -> 
     verdict = classify(msg)
     everywhere = _text_of(msg)
     if verdict is not None:
-        if verdict.outcome in (IGNORED, UNRECOGNISED):
+        if verdict.outcome in (MailOutcome.IGNORED, MailOutcome.UNRECOGNISED):
             return verdict, None
         # A complaint carries our message, whose Return-Path and List-Unsubscribe name the reader.
         subscriber = _subscriber(store, secret, _tokens(_recipients(msg) + "\n" + everywhere, bounces), VERP)
-        if subscriber is None and verdict.outcome == COMPLAINT:
+        if subscriber is None and verdict.outcome == MailOutcome.COMPLAINT:
             subscriber = _subscriber(store, secret, _tokens(everywhere, bounces), MAIL_UNSUBSCRIBE)
         return verdict, subscriber
     addressed = list(_tokens(_recipients(msg), bounces))
     unsubscriber = _subscriber(store, secret, iter(addressed), MAIL_UNSUBSCRIBE)
     if unsubscriber is not None:
-        return Verdict(UNSUBSCRIBED, _one_line(f"by mail: {msg.get('Subject', '')}")), unsubscriber
+        return Verdict(MailOutcome.UNSUBSCRIBE, _one_line(f"by mail: {msg.get('Subject', '')}")), unsubscriber
     if _auto_reply(msg):
-        return Verdict(AUTO_REPLY, _one_line(f"{msg.get('Subject', '')}")), None
+        return Verdict(MailOutcome.AUTO_REPLY, _one_line(f"{msg.get('Subject', '')}")), None
     bounce = _plain_bounce(msg)
     if bounce is None:
-        return Verdict(UNRECOGNISED, _one_line(f"not a delivery report: {msg.get('Subject', '')}")), None
+        return Verdict(MailOutcome.UNRECOGNISED, _one_line(f"not a delivery report: {msg.get('Subject', '')}")), None
     return bounce, _subscriber(store, secret, iter(addressed + list(_tokens(everywhere, bounces))), VERP)
 
 
@@ -251,7 +247,7 @@ def _soft_limit_reached(store: State, bounces: BouncesConfig, subscriber: int, a
     """Some span of soft_bounce_days around ``at`` holds soft_bounce_limit soft bounces (reports may
     be read in any order, so the span may end after ``at``)."""
     days, limit = timedelta(days=bounces.soft_bounce_days), bounces.soft_bounce_limit
-    times = store.mail.times(subscriber, SOFT, at - days, at + days)
+    times = store.mail.times(subscriber, MailOutcome.SOFT, at - days, at + days)
     return any(times[i + limit - 1] - times[i] <= days for i in range(len(times) - limit + 1))
 
 
@@ -259,21 +255,25 @@ def apply(
     store: State, bounces: BouncesConfig, key: str, verdict: Verdict, subscriber: Subscriber | None, at: datetime
 ) -> Applied:
     """Record the message and change its subscriber; call inside the transaction that records it."""
-    if subscriber is None and verdict.outcome in (HARD, SOFT, COMPLAINT):
-        verdict = Verdict(UNRECOGNISED, f"a {verdict.outcome} naming no subscriber by a valid token: {verdict.detail}")
+    if subscriber is None and verdict.outcome in (MailOutcome.HARD, MailOutcome.SOFT, MailOutcome.COMPLAINT):
+        verdict = Verdict(
+            MailOutcome.UNRECOGNISED, f"a {verdict.outcome} naming no subscriber by a valid token: {verdict.detail}"
+        )
     detail = verdict.detail
     sid = subscriber.id if subscriber else None
     store.mail.record(key, verdict.outcome, sid, detail, at)
     if subscriber is None:
         return Applied(verdict.outcome, None, detail)
     status = subscriber.status
-    if verdict.outcome == HARD and status in ("active", "pending"):
-        status = "bounced"
-    elif verdict.outcome == SOFT and status in ("active", "pending"):
+    if verdict.outcome == MailOutcome.HARD and status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+        status = SubscriberStatus.BOUNCED
+    elif verdict.outcome == MailOutcome.SOFT and status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
         if _soft_limit_reached(store, bounces, subscriber.id, at):
-            status = "bounced"
-    elif verdict.outcome in (COMPLAINT, UNSUBSCRIBED) and status != "unsubscribed":
-        status = "unsubscribed"
+            status = SubscriberStatus.BOUNCED
+    elif (
+        verdict.outcome in (MailOutcome.COMPLAINT, MailOutcome.UNSUBSCRIBE) and status != SubscriberStatus.UNSUBSCRIBED
+    ):
+        status = SubscriberStatus.UNSUBSCRIBED
     if status != subscriber.status:
         store.subscribers.set_status(subscriber.id, status)
     return Applied(verdict.outcome, subscriber, detail)
@@ -288,7 +288,7 @@ class BounceReport:
     outcomes: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
-        counts = ", ".join(f"{self.outcomes[o]} {o}" for o in OUTCOMES if self.outcomes[o])
+        counts = ", ".join(f"{self.outcomes[o]} {o}" for o in MailOutcome if self.outcomes[o])
         again = f"; {self.already} read before" if self.already else ""
         return f"{self.read} messages read" + (f": {counts}" if counts else "") + again
 
@@ -321,7 +321,7 @@ def process_bounces(
                         applied = None
                     else:
                         verdict, subscriber = judge(store, bounces, secret, msg)
-                        applied = apply(store, bounces, key, verdict, subscriber, _when(msg, now))
+                        applied = apply(store, bounces, key, verdict, subscriber, _sent_at(msg, now))
                 if applied is not None:
                     report.outcomes[applied.outcome] += 1
                     if applied.subscriber is not None:
@@ -336,10 +336,10 @@ def subscriber_notes(store: State) -> dict[int, str]:
     """subscriber id -> why they get no more digests, for those a bounce or a complaint stopped."""
     notes = {
         sid: f"bounced: {event.outcome} {event.detail} ({event.at:%Y-%m-%d})"
-        for sid, event in store.mail.events((HARD, SOFT)).items()
-        if event.status == "bounced"
+        for sid, event in store.mail.events((MailOutcome.HARD, MailOutcome.SOFT)).items()
+        if event.status == SubscriberStatus.BOUNCED
     }
-    for sid, event in store.mail.events((COMPLAINT,)).items():
+    for sid, event in store.mail.events((MailOutcome.COMPLAINT,)).items():
         notes[sid] = f"complained: {event.detail} ({event.at:%Y-%m-%d})"
     return notes
 
@@ -350,5 +350,5 @@ def mailbox_summary(store: State) -> str | None:
     if not counts:
         return None
     return f"bounce mailbox: {sum(counts.values())} messages: " + ", ".join(
-        f"{counts[o]} {o}" for o in OUTCOMES if counts.get(o)
+        f"{counts[o]} {o}" for o in MailOutcome if counts.get(o)
     )

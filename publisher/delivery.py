@@ -29,9 +29,10 @@ from .clock import Clock, Sleep, Stop
 from .config import Config, DigestConfig, SmtpConfig
 from .errors import DeliveryError
 from .message import Render, message_bytes
+from .model import OutboxStatus, SubscriberStatus
 from .publish import Progress
 from .slots import local_time
-from .smtp import Outcome, Result, Sender
+from .smtp import Result, Sender
 from .state import OutboxItem, State, Waiting, open_state
 
 if TYPE_CHECKING:
@@ -39,7 +40,13 @@ if TYPE_CHECKING:
 
 PROGRESS_FROM = 50  # a send of more messages than this shows a progress bar on a terminal
 # The words for outbox states, in this order, in `digest send`, `publisher outbox` and the run log.
-STATE_WORDS = {"sent": "sent", "pending": "waiting", "retry": "waiting", "bounced": "bounced", "failed": "failed"}
+STATE_WORDS = {
+    OutboxStatus.SENT: "sent",
+    OutboxStatus.PENDING: "waiting",
+    OutboxStatus.RETRY: "waiting",
+    OutboxStatus.BOUNCED: "bounced",
+    OutboxStatus.FAILED: "failed",
+}
 UNKNOWN_WORDS = "outcome unknown"  # shown only when there are any
 
 
@@ -79,7 +86,7 @@ class Queue(Protocol):
     def envelope(self, out: Outgoing) -> tuple[str, bytes]: ...  # (envelope sender, message bytes)
     def sent(self, out: Outgoing, when: datetime) -> None: ...
     def retry(self, out: Outgoing, later: datetime, error: str) -> None: ...
-    def done(self, out: Outgoing, outcome: Outcome, error: str) -> None: ...  # failed, bounced or unknown
+    def done(self, out: Outgoing, outcome: OutboxStatus, error: str) -> None: ...  # failed, bounced or unknown
 
 
 def _record(
@@ -87,22 +94,24 @@ def _record(
 ) -> None:
     """Commit what became of one message, and count it."""
     outcome, detail = result.outcome, result.detail
-    if outcome is Outcome.WAIT and out.attempts + 1 > smtp.max_retries:
-        outcome, detail = Outcome.FAILED, f"{detail} (gave up after {out.attempts + 1} tries)"
+    if outcome is OutboxStatus.RETRY and out.attempts + 1 > smtp.max_retries:
+        outcome, detail = OutboxStatus.FAILED, f"{detail} (gave up after {out.attempts + 1} tries)"
     with store.transaction():
-        if outcome is Outcome.SENT:
+        if outcome is OutboxStatus.SENT:
             queue.sent(out, now)
-        elif outcome is Outcome.WAIT:
+        elif outcome is OutboxStatus.RETRY:
             queue.retry(out, now + timedelta(seconds=smtp.retry_base_seconds * 2**out.attempts), detail)
         else:
             queue.done(out, outcome, detail)
-    if outcome is Outcome.SENT:
+    if outcome is OutboxStatus.SENT:
         report.sent += 1
         return
     report.reasons[out.address] = detail
-    {Outcome.BOUNCED: report.bounced, Outcome.FAILED: report.failed, Outcome.UNKNOWN: report.unknown}.get(
-        outcome, []
-    ).append(out.address)
+    {
+        OutboxStatus.BOUNCED: report.bounced,
+        OutboxStatus.FAILED: report.failed,
+        OutboxStatus.UNKNOWN: report.unknown,
+    }.get(outcome, []).append(out.address)
 
 
 def deliver_queue(
@@ -134,7 +143,7 @@ def deliver_queue(
                 break
             why = queue.refused(out)
             if why is not None:
-                _record(store, queue, out, Result(Outcome.FAILED, why), report, smtp, clock())
+                _record(store, queue, out, Result(OutboxStatus.FAILED, why), report, smtp, clock())
                 continue
             envelope_from, data = queue.envelope(out)
             _record(store, queue, out, sender.send(envelope_from, out.address, data), report, smtp, clock())
@@ -158,7 +167,7 @@ class _DigestOutbox:
 
     def refused(self, out: Outgoing) -> str | None:
         status = out.item.subscriber_status
-        return None if status == "active" else f"not sent: the subscriber is {status or 'removed'}"
+        return None if status == SubscriberStatus.ACTIVE else f"not sent: the subscriber is {status or 'removed'}"
 
     def envelope(self, out: Outgoing) -> tuple[str, bytes]:
         item: OutboxItem = out.item
@@ -175,10 +184,10 @@ class _DigestOutbox:
     def retry(self, out: Outgoing, later: datetime, error: str) -> None:
         self.store.runs.mark_retry(out.item, later, error)
 
-    def done(self, out: Outgoing, outcome: Outcome, error: str) -> None:
-        self.store.runs.mark_done(out.item, outcome.value, error)
-        if outcome is Outcome.BOUNCED:
-            self.store.subscribers.set_status(out.item.subscriber, "bounced")
+    def done(self, out: Outgoing, outcome: OutboxStatus, error: str) -> None:
+        self.store.runs.mark_done(out.item, outcome, error)
+        if outcome is OutboxStatus.BOUNCED:
+            self.store.subscribers.set_status(out.item.subscriber, SubscriberStatus.BOUNCED)
 
 
 def deliver(

@@ -20,7 +20,7 @@ from .config import Config, DigestConfig
 from .delivery import DeliveryReport, deliver
 from .locks import holding
 from .message import Render, build_message, fields_json, fill, recipient_fields, wire_bytes
-from .model import Post, Subscriber
+from .model import Post, Subscriber, SubscriberStatus
 from .private import write_private
 from .publish import Progress, live_posts
 from .rendering import Renderer
@@ -139,7 +139,7 @@ def preview(config: Config, name: str, address: str | None, out: Path, now: date
         clean = valid_address(address, "--to") if address else parse_mailbox(digest.from_address)[1]
         subscriber = store.subscribers.by_address(clean)
         watermark = store.subscribers.watermark(subscriber.id, digest.name) if subscriber else 0
-    recipient = subscriber or Subscriber(0, clean, "", None, "active", now)
+    recipient = subscriber or Subscriber(0, clean, "", None, SubscriberStatus.ACTIVE, now)
     plan = plan_run(Renderer(config, digest), posts, seqs, [(recipient, watermark)])
     if not plan.messages:
         return None

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .formats import FORMATS, Document
-from .model import Author, Tag
+from .model import Author, FeedKind, Tag
 
 if TYPE_CHECKING:
     from .config import Config
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class FeedSpec:
     """One feed family member: the whole site, one tag or one author, in every configured format."""
 
-    kind: str  # "site", "tag" or "author"
+    kind: FeedKind
     slug: str  # "" for the site feed
     title: str
     description: str
@@ -73,13 +73,13 @@ def document(config: Config, spec: FeedSpec, fmt: str, newest: datetime) -> Docu
 
 def site_spec(config: Config) -> FeedSpec:
     site = config.site
-    return FeedSpec("site", "", site.title, site.subtitle or f"Posts from {site.title}", site.base_url, "")
+    return FeedSpec(FeedKind.SITE, "", site.title, site.subtitle or f"Posts from {site.title}", site.base_url, "")
 
 
 def tag_spec(config: Config, tag: Tag) -> FeedSpec:
     site = config.site
     return FeedSpec(
-        "tag",
+        FeedKind.TAG,
         tag.slug,
         f"{site.title}: {tag.name}",
         f"Posts tagged “{tag.name}” on {site.title}",
@@ -91,7 +91,7 @@ def tag_spec(config: Config, tag: Tag) -> FeedSpec:
 def author_spec(config: Config, author: Author) -> FeedSpec:
     site = config.site
     return FeedSpec(
-        "author",
+        FeedKind.AUTHOR,
         author.slug,
         f"{site.title}: {author.name}",
         f"Posts by {author.name} on {site.title}",

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 # Latin letters that Unicode does not decompose into an ASCII base letter.
@@ -103,7 +104,44 @@ class Post:
         return (-self.published.timestamp(), self.source)
 
 
-SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced")
+class SubscriberStatus(StrEnum):
+    """Where a reader stands; only ACTIVE readers get digests."""
+
+    PENDING = "pending"  # signed up, confirmation link not used yet
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"  # a hard bounce, or soft bounces adding up to one
+
+
+class OutboxStatus(StrEnum):
+    """What became of a queued message (a digest's or a confirmation e-mail)."""
+
+    PENDING = "pending"  # not tried yet
+    RETRY = "retry"  # a 4xx: waits for its not_before
+    SENT = "sent"
+    BOUNCED = "bounced"  # the server refused the recipient for good
+    FAILED = "failed"  # refused for good, but not for the recipient's address
+    UNKNOWN = "unknown"  # handed over in full, no reply in time: maybe delivered
+
+
+class MailOutcome(StrEnum):
+    """What a message read from the bounce mailbox turned out to be."""
+
+    HARD = "hard bounce"
+    SOFT = "soft bounce"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    AUTO_REPLY = "auto-reply"
+    IGNORED = "ignored"
+    UNRECOGNISED = "unrecognised"
+
+
+class FeedKind(StrEnum):
+    """The feeds a site has: one for every post, one per tag, one per author."""
+
+    SITE = "site"
+    TAG = "tag"
+    AUTHOR = "author"
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,7 @@ from .delivery import DeliveryReport, Outgoing, deliver_queue
 from .errors import ConfigError, RateLimited, SubscriberError
 from .locks import holding
 from .message import one_line, wire_bytes
-from .model import Subscriber
-from .smtp import Outcome
+from .model import OutboxStatus, Subscriber, SubscriberStatus
 from .state import State, Waiting
 from .subscribers import MANAGE, subscriber_for_token, valid_address
 from .templating import template_environment
@@ -104,11 +103,11 @@ def request_signup(
             raise RateLimited("too many sign-ups from your network in the last hour; try again later")
         subscriber = store.subscribers.by_address(clean)
         if subscriber is None:
-            store.subscribers.insert([Subscriber(0, clean, "", tags, "pending", now)])
+            store.subscribers.insert([Subscriber(0, clean, "", tags, SubscriberStatus.PENDING, now)])
             subscriber = store.subscribers.by_address(clean)
             assert subscriber is not None
-        if subscriber.status != "active":
-            store.subscribers.set_status(subscriber.id, "pending")
+        if subscriber.status != SubscriberStatus.ACTIVE:
+            store.subscribers.set_status(subscriber.id, SubscriberStatus.PENDING)
             store.subscribers.set_preferences(subscriber.id, tags, digest)
         store.signups.record(clean, client, now, now - KEEP_SIGNUPS)
         msg = confirmation_message(config, subscriber, _confirm_token(secret, subscriber, now), now)
@@ -128,7 +127,11 @@ class _Confirmations:
 
     def refused(self, out: Outgoing) -> str | None:
         status = out.item.subscriber_status
-        return None if status in ("pending", "active") else f"not sent: the subscriber is {status or 'removed'}"
+        return (
+            None
+            if status in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE)
+            else f"not sent: the subscriber is {status or 'removed'}"
+        )
 
     def envelope(self, out: Outgoing) -> tuple[str, bytes]:
         return out.item.sender, out.item.message
@@ -139,10 +142,10 @@ class _Confirmations:
     def retry(self, out: Outgoing, later: datetime, error: str) -> None:
         self.store.confirmations.retry(out.id, later, error)
 
-    def done(self, out: Outgoing, outcome: Outcome, error: str) -> None:
-        self.store.confirmations.done(out.id, outcome.value, error)
-        if outcome is Outcome.BOUNCED:
-            self.store.subscribers.set_status(out.item.subscriber, "bounced")
+    def done(self, out: Outgoing, outcome: OutboxStatus, error: str) -> None:
+        self.store.confirmations.done(out.id, outcome, error)
+        if outcome is OutboxStatus.BOUNCED:
+            self.store.subscribers.set_status(out.item.subscriber, SubscriberStatus.BOUNCED)
 
 
 def send_confirmations(config: Config, store: State, *, clock: Clock, sleep: Sleep) -> DeliveryReport:
@@ -192,12 +195,12 @@ def check_confirmation(store: State, secret: bytes, token: str, now: datetime) -
     ]
     if subscriber is None or not times:  # one answer either way: which ids exist is nobody's business
         raise SubscriberError(f"{NOT_VALID}; sign up again on the front page")
-    if subscriber.status not in ("pending", "active"):
+    if subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE):
         raise SubscriberError(
             f"this confirmation link was used before and the address is now {subscriber.status}; "
             "sign up again on the front page"
         )
-    if subscriber.status == "pending" and now.astimezone(UTC) - times[0] > CONFIRM_TTL:
+    if subscriber.status == SubscriberStatus.PENDING and now.astimezone(UTC) - times[0] > CONFIRM_TTL:
         raise SubscriberError("this confirmation link has expired; sign up again on the front page")
     return subscriber
 
@@ -206,7 +209,7 @@ def confirm_signup(store: State, secret: bytes, token: str, now: datetime) -> tu
     """Activate a pending subscriber; (subscriber, False) when it was active already (a replayed link)."""
     with store.transaction():
         subscriber = check_confirmation(store, secret, token, now)
-        if subscriber.status == "active":
+        if subscriber.status == SubscriberStatus.ACTIVE:
             return subscriber, False
         store.subscribers.confirm(subscriber.id, now)
     return store.subscribers.by_id(subscriber.id), True  # type: ignore[return-value]

@@ -10,7 +10,6 @@ reply does not come in time (or never comes) may have been delivered: it is
 from __future__ import annotations
 
 import contextlib
-import enum
 import math
 import os
 import re
@@ -24,21 +23,14 @@ from datetime import datetime, timedelta
 from .clock import Clock, Sleep
 from .config import SmtpConfig
 from .errors import ConfigError, DeliveryError
-
-
-class Outcome(enum.Enum):
-    """What became of one message handed to the server."""
-
-    SENT = "sent"
-    WAIT = "retry"  # a 4xx: try again after not_before
-    BOUNCED = "bounced"  # the server refused the recipient for good
-    FAILED = "failed"  # refused for good, but not for the recipient's address
-    UNKNOWN = "unknown"  # handed over in full, no reply in time: maybe delivered
+from .model import OutboxStatus
 
 
 @dataclass(frozen=True)
 class Result:
-    outcome: Outcome
+    """What became of one message handed to the server: the outbox status it moves to, and why."""
+
+    outcome: OutboxStatus
     detail: str = ""
 
 
@@ -231,13 +223,13 @@ class Sender:
                 handed = True
                 code, text = session.getreply()
                 if code == 250:
-                    return Result(Outcome.SENT)
+                    return Result(OutboxStatus.SENT)
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             if not handed:
                 raise _Lost(_reason(exc)) from None
             self.drop()
             return Result(
-                Outcome.UNKNOWN, f"outcome unknown: no reply after the whole message was sent ({_reason(exc)})"
+                OutboxStatus.UNKNOWN, f"outcome unknown: no reply after the whole message was sent ({_reason(exc)})"
             )
         detail = f"{code} {_decoded(text)}"
         if code == 421:  # the server is closing the connection
@@ -249,8 +241,8 @@ class Sender:
             except (OSError, smtplib.SMTPException):
                 self.drop()
         if 500 <= code < 600:
-            return Result(Outcome.BOUNCED if stage == "RCPT" else Outcome.FAILED, detail)
-        return Result(Outcome.WAIT, detail)
+            return Result(OutboxStatus.BOUNCED if stage == "RCPT" else OutboxStatus.FAILED, detail)
+        return Result(OutboxStatus.RETRY, detail)
 
     def drop(self) -> None:
         if self.session is not None:

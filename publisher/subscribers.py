@@ -18,7 +18,7 @@ from typing import TextIO
 
 from .addresses import normalize_address
 from .errors import SubscriberError
-from .model import SUBSCRIBER_STATUSES, Post, Subscriber, Tag, name_slug
+from .model import Post, Subscriber, SubscriberStatus, Tag, name_slug
 from .state import State
 from .tokens import NOT_VALID, check_token, token_subscriber
 from .unsubscribes import apply_if_free, record_unsubscribe
@@ -74,13 +74,13 @@ def valid_address(text: str, where: str) -> str:
 
 
 def _status(text: str, where: str) -> str:
-    if text not in SUBSCRIBER_STATUSES:
-        raise SubscriberError(f"{where}: status {text!r}: expected one of {', '.join(SUBSCRIBER_STATUSES)}")
+    if text not in tuple(SubscriberStatus):
+        raise SubscriberError(f"{where}: status {text!r}: expected one of {', '.join(SubscriberStatus)}")
     return text
 
 
 def add_subscriber(
-    store: State, address: str, name: str, tags: Iterable[str], now: datetime, status: str = "active"
+    store: State, address: str, name: str, tags: Iterable[str], now: datetime, status: str = SubscriberStatus.ACTIVE
 ) -> Subscriber:
     """A new subscriber; one already on the list is an error that says what their status is."""
     clean = valid_address(address, "address")
@@ -88,7 +88,7 @@ def add_subscriber(
         existing = store.subscribers.by_address(clean)
         if existing:
             raise SubscriberError(f"address {existing.address} is already a subscriber ({existing.status})")
-        confirmed = now if _status(status, "status") == "active" else None
+        confirmed = now if _status(status, "status") == SubscriberStatus.ACTIVE else None
         store.subscribers.insert([Subscriber(0, clean, name.strip(), tag_slugs(tags), status, now, confirmed)])
     return store.subscribers.by_address(clean)  # type: ignore[return-value]
 
@@ -104,7 +104,7 @@ def remove_subscriber(store: State, address: str) -> Subscriber:
     return existing
 
 
-def _when(text: str, where: str, column: str) -> datetime | None:
+def _csv_time(text: str, where: str, column: str) -> datetime | None:
     if not text:
         return None
     try:
@@ -137,9 +137,9 @@ def read_csv(path: Path, now: datetime) -> list[tuple[int, Subscriber]]:
                 where = f"{path}:{reader.line_num}"
                 if None in row:
                     raise SubscriberError(f"{where}: more fields than the header has columns")
-                created = _when(row.get("created") or "", where, "created") or now
-                status = _status((row.get("status") or "active").strip(), where)
-                confirmed = _when(row.get("confirmed") or "", where, "confirmed")
+                created = _csv_time(row.get("created") or "", where, "created") or now
+                status = _status((row.get("status") or SubscriberStatus.ACTIVE).strip(), where)
+                confirmed = _csv_time(row.get("confirmed") or "", where, "confirmed")
                 rows.append(
                     (
                         reader.line_num,
@@ -150,7 +150,7 @@ def read_csv(path: Path, now: datetime) -> list[tuple[int, Subscriber]]:
                             tags=tag_slugs((row.get("tags") or "").split(TAG_SEPARATOR)),
                             status=status,
                             created=created,
-                            confirmed=confirmed or (created if status == "active" else None),
+                            confirmed=confirmed or (created if status == SubscriberStatus.ACTIVE else None),
                         ),
                     )
                 )
@@ -212,4 +212,4 @@ def unsubscribe(store: State, secret: bytes, token: str, now: datetime, purpose:
     subscriber = subscriber_for_token(store, secret, purpose, token)
     record_unsubscribe(store, subscriber, now)
     apply_if_free(store)
-    return dataclasses.replace(subscriber, status="unsubscribed")
+    return dataclasses.replace(subscriber, status=SubscriberStatus.UNSUBSCRIBED)

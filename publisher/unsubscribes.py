@@ -14,7 +14,7 @@ import contextlib
 from datetime import datetime
 
 from .errors import StateBusy
-from .model import Subscriber
+from .model import Subscriber, SubscriberStatus
 from .state import State
 
 
@@ -36,11 +36,15 @@ def apply_unsubscribes(store: State) -> int:
     with store.transaction():
         for entry in queued:
             now = store.subscribers.by_id(entry.subscriber)
-            if now is None or now.address.lower() != entry.address.lower() or now.status not in ("active", "pending"):
+            if (
+                now is None
+                or now.address.lower() != entry.address.lower()
+                or now.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
+            ):
                 continue
             if now.confirmed is not None and now.confirmed > entry.at:
                 continue
-            store.subscribers.set_status(entry.subscriber, "unsubscribed")
+            store.subscribers.set_status(entry.subscriber, SubscriberStatus.UNSUBSCRIBED)
             changed += 1
     store.unsubscribes.forget_through(queued[-1].id)
     return changed

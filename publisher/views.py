@@ -25,7 +25,7 @@ from .config import Config
 from .errors import PublisherError, RateLimited, SubscriberError
 from .feedspec import tag_spec
 from .formats import FORMATS, FeedFormat
-from .model import Subscriber, Tag
+from .model import Subscriber, SubscriberStatus, Tag
 from .publish import indexed_posts
 from .signup import (
     check_confirmation,
@@ -216,7 +216,7 @@ def confirm() -> Response:
     with _store() as db:
         if request.method == "GET":
             subscriber = check_confirmation(db, site.secret, _token(), site.now())
-            if subscriber.status == "pending":
+            if subscriber.status == SubscriberStatus.PENDING:
                 return _page("web-action.html.j2", action="confirm", token=_token(), subscriber=subscriber)
             fresh = False
         else:
@@ -241,7 +241,7 @@ def unsubscribe_route() -> Response:
                 return Response(f"unsubscribed {subscriber.address}\n", mimetype="text/plain")
         else:
             subscriber = subscriber_for_token(db, site.secret, UNSUBSCRIBE, _token())
-            if subscriber.status != "unsubscribed":
+            if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
                 return _page("web-action.html.j2", action="unsubscribe", token=_token(), subscriber=subscriber)
     return _message(
         "You are unsubscribed",

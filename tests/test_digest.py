@@ -52,7 +52,11 @@ def _digest(tmp_path: Path, body: str) -> DigestConfig:
         ('schedule = "daily"\nsubject = "{{ oops"', "digests.d.subject = '{{ oops': not a valid Jinja template"),
         ('schedule = "daily"\nmin_items = 5\nmax_items = 2', "digests.d.max_items = 2: expected at least min_items"),
         ('schedule = "daily"\nreply_to = "not an address"', "digests.d.reply_to = 'not an address'"),
-        ('schedule = "daily"\ncolour = "red"', "unknown key digests.d.colour"),
+        (
+            'schedule = "daily"\ncolour = "red"',
+            "unknown key digests.d.colour; [digests.d] accepts day, day_of_month, from_address, max_items, min_items, "
+            "name, reply_to, schedule, subject, tags, time, timezone",
+        ),
     ],
 )
 def test_bad_digest_settings_name_the_key(tmp_path: Path, body: str, message: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..config import Config
-from ..model import Subscriber
+from ..model import Subscriber, SubscriberStatus
 from ..state import open_state
 from .base import Context, main, pass_context
 
@@ -32,7 +32,14 @@ def subscribers_add(obj: Context, address: str, name: str, tags: tuple[str, ...]
     config = obj.config()
     slugs = tuple(config.tags.slug(t) for t in tags if t.strip())  # a slug the site pins, else the name's own
     with open_state(config.state) as store:
-        added = add_subscriber(store, address, name, slugs, datetime.now(UTC), "pending" if pending else "active")
+        added = add_subscriber(
+            store,
+            address,
+            name,
+            slugs,
+            datetime.now(UTC),
+            SubscriberStatus.PENDING if pending else SubscriberStatus.ACTIVE,
+        )
     click.echo(f"added {added.address} ({added.status}; tags: {', '.join(added.tags or ['all'])})")
     _warn_unknown_tags(config, [added])
 

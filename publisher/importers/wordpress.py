@@ -94,7 +94,7 @@ def _parse(source: Source) -> tuple[ET.Element, str]:
     )
 
 
-def _text(element: ET.Element, tag: str) -> str:
+def _child_text(element: ET.Element, tag: str) -> str:
     return (element.findtext(tag) or "").strip()
 
 
@@ -171,10 +171,10 @@ def render_content(text: str) -> tuple[str, int]:
     return _EMPTY_PARAGRAPH.sub("", html_text), len(media) + elements
 
 
-def _when(item: ET.Element, wp: str, config: Config) -> datetime | None:
+def _post_date(item: ET.Element, wp: str, config: Config) -> datetime | None:
     """The GMT date; a post WordPress never gave one has only its local date, in the site's zone."""
     for tag, zone in (("post_date_gmt", UTC), ("post_date", config.site.tz)):
-        value = _text(item, f"{{{wp}}}{tag}")
+        value = _child_text(item, f"{{{wp}}}{tag}")
         if value and value != _NO_DATE:
             try:
                 return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone).astimezone(config.site.tz)
@@ -204,39 +204,39 @@ def _title(item: ET.Element) -> str:
     &lt;html&gt; entities" in the export) is a word, not a tag. WordPress strips tags from
     the titles it exports, so no angle bracket in one is markup: it is escaped before
     plain_text, which drops tags."""
-    return plain_text(_text(item, "title").replace("<", "&lt;").replace(">", "&gt;"))
+    return plain_text(_child_text(item, "title").replace("<", "&lt;").replace(">", "&gt;"))
 
 
 def _post(item: ET.Element, wp: str, display_names: dict[str, str], config: Config) -> tuple[ImportedPost, int] | str:
     """The item as a post with its number of embeds made links, or WordPress's own word
     for why it is not one ("draft", "page", ...)."""
-    post_type = _text(item, f"{{{wp}}}post_type") or "post"
+    post_type = _child_text(item, f"{{{wp}}}post_type") or "post"
     if post_type != "post":
         return post_type
-    status = _text(item, f"{{{wp}}}status")
+    status = _child_text(item, f"{{{wp}}}status")
     if status != "publish":
         return status or "no status"
-    if _text(item, f"{{{wp}}}post_password"):
+    if _child_text(item, f"{{{wp}}}post_password"):
         return "password-protected"
     title = _title(item)
-    post_id = _text(item, "guid") or _text(item, "link")
-    published = _when(item, wp, config)
+    post_id = _child_text(item, "guid") or _child_text(item, "link")
+    published = _post_date(item, wp, config)
     if not title or not post_id or published is None:
         return "no title" if not title else "no guid" if not post_id else "no readable date"
-    login = _text(item, _CREATOR)
+    login = _child_text(item, _CREATOR)
     tags, categories = _terms(item)
-    body, embeds = render_content(_text(item, _CONTENT))
+    body, embeds = render_content(_child_text(item, _CONTENT))
     post = ImportedPost(
         id=post_id,
         title=title,
-        slug=slug_for(unquote(_text(item, f"{{{wp}}}post_name")) or title),
+        slug=slug_for(unquote(_child_text(item, f"{{{wp}}}post_name")) or title),
         published=published,
         authors=(display_names.get(login.casefold()) or login,) if login else (),
         tags=tags,
         categories=categories,
-        summary=html_to_text(_text(item, f"{{{wp}excerpt/}}encoded")),
-        link=_text(item, "link"),
-        body=html_body(body, _text(item, "link")),
+        summary=html_to_text(_child_text(item, f"{{{wp}excerpt/}}encoded")),
+        link=_child_text(item, "link"),
+        body=html_body(body, _child_text(item, "link")),
     )
     return post, embeds
 
@@ -244,7 +244,7 @@ def _post(item: ET.Element, wp: str, display_names: dict[str, str], config: Conf
 def _fallback_id(item: ET.Element, wp: str, guid: str) -> str:
     """An id for a post whose GUID an earlier post has (a copied or migrated post): the GUID
     with the post's own WordPress id, else its post_name, as the fragment."""
-    number, name = _text(item, f"{{{wp}}}post_id"), _text(item, f"{{{wp}}}post_name")
+    number, name = _child_text(item, f"{{{wp}}}post_id"), _child_text(item, f"{{{wp}}}post_name")
     return f"{guid}#wp-post-{number}" if number else f"{guid}#{name}" if name else ""
 
 
@@ -254,7 +254,7 @@ def read(source: Source, config: Config) -> Batch:
     channel, wp = _parse(source)
     # dc:creator holds the login, not always in the case wp:author_login has it.
     display_names = {
-        _text(author, f"{{{wp}}}author_login").casefold(): _text(author, f"{{{wp}}}author_display_name")
+        _child_text(author, f"{{{wp}}}author_login").casefold(): _child_text(author, f"{{{wp}}}author_display_name")
         for author in channel.findall(f"{{{wp}}}author")
     }
     posts = []
@@ -267,7 +267,7 @@ def read(source: Source, config: Config) -> Batch:
         what = f'item {number} "{title}"' if title else f"item {number}"
         result = _post(item, wp, display_names, config)
         if isinstance(result, str):
-            noun = result in _DRAFTS or result == _text(item, f"{{{wp}}}post_type")
+            noun = result in _DRAFTS or result == _child_text(item, f"{{{wp}}}post_type")
             skipped.append(Skipped(what, result, result + "s" if noun else ""))
             continue
         post, found = result
