@@ -45,6 +45,7 @@ imap:
 test: install browser imap
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: install
@@ -52,4 +53,4 @@ lint: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .publisher .pytest_cache .hypothesis
+	rm -rf $(VENV) .publisher .pytest_cache .hypothesis .mypy_cache

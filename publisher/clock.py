@@ -6,5 +6,5 @@ from collections.abc import Callable
 from datetime import datetime
 
 Clock = Callable[[], datetime]
-Sleep = Callable[[float], None]
+Sleep = Callable[[float], object]  # what it returns is ignored (threading.Event.wait fits)
 Stop = Callable[[], bool]  # True once the process has been asked to stop (SIGTERM): finish the message in flight

@@ -30,7 +30,7 @@ from .config import Config, DigestConfig, SmtpConfig
 from .errors import DeliveryError
 from .message import Render, message_bytes
 from .model import OutboxStatus, SubscriberStatus
-from .publish import Progress
+from .reading import Progress
 from .slots import local_time
 from .smtp import Result, Sender
 from .state import OutboxItem, State, Waiting, open_state
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 PROGRESS_FROM = 50  # a send of more messages than this shows a progress bar on a terminal
 # The words for outbox states, in this order, in `digest send`, `publisher outbox` and the run log.
-STATE_WORDS = {
+STATE_WORDS: dict[str, str] = {
     OutboxStatus.SENT: "sent",
     OutboxStatus.PENDING: "waiting",
     OutboxStatus.RETRY: "waiting",
@@ -227,7 +227,8 @@ def describe(counts: Mapping[str, int], retry_at: str | None = None) -> str:
     ``3 sent, 2 waiting for retry at 08:31 CET, 0 bounced, 0 failed``."""
     words = dict.fromkeys(("sent", "waiting", "bounced", "failed"), 0)
     for state, count in counts.items():
-        words[STATE_WORDS.get(state, state)] = words.get(STATE_WORDS.get(state, state), 0) + count
+        word = STATE_WORDS.get(state, state)
+        words[word] = words.get(word, 0) + count
     unknown = words.pop("unknown", 0)
     parts = [f"{count} {word}" for word, count in words.items()]
     if retry_at and words["waiting"]:

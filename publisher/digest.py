@@ -22,7 +22,8 @@ from .locks import holding
 from .message import Render, build_message, fields_json, fill, recipient_fields, wire_bytes
 from .model import Post, Subscriber, SubscriberStatus
 from .private import write_private
-from .publish import Progress, live_posts
+from .publish import live_posts
+from .reading import Progress
 from .rendering import Renderer
 from .slots import current_slot
 from .state import State, open_state
@@ -41,7 +42,9 @@ class RunPlan:
     watermark: int  # the ledger position every recipient has seen once their message is sent
 
 
-def _candidates(posts: list[Post], seqs: dict[str, int], digest: DigestConfig) -> list[tuple[int, Post, frozenset]]:
+def _candidates(
+    posts: list[Post], seqs: dict[str, int], digest: DigestConfig
+) -> list[tuple[int, Post, frozenset[str]]]:
     """Live posts that are in the ledger (and on the digest's fixed tags, if any), newest first."""
     wanted = set(digest.tags) if digest.tags is not None else None
     out = []
@@ -53,7 +56,7 @@ def _candidates(posts: list[Post], seqs: dict[str, int], digest: DigestConfig) -
 
 
 def select_posts(
-    candidates: list[tuple[int, Post, frozenset]], tags: tuple[str, ...] | None, watermark: int, limit: int
+    candidates: list[tuple[int, Post, frozenset[str]]], tags: tuple[str, ...] | None, watermark: int, limit: int
 ) -> tuple[Post, ...]:
     """Posts above the watermark on any of ``tags`` (None: every tag), each once, newest first."""
     wanted = set(tags) if tags is not None else None
@@ -186,12 +189,13 @@ def send_digest(
         with holding(store, f"digest {name}", f"digest {name!r} is being sent by another process"):
             try:
                 apply_unsubscribes(store)  # recorded while the state database was busy: no mail after leaving
-                args = {"clock": clock, "sleep": sleep, "stopping": stopping, "progress": progress}
-                deliver(config, store, digest, report, **args)
+                deliver(config, store, digest, report, clock=clock, sleep=sleep, stopping=stopping, progress=progress)
                 if report.slot is not None and not stopping():
                     posts = live_posts(config, now)
                     report.planned = freeze_run(config, store, digest, report.slot, posts, now, secret)
-                    deliver(config, store, digest, report, **args)
+                    deliver(
+                        config, store, digest, report, clock=clock, sleep=sleep, stopping=stopping, progress=progress
+                    )
             finally:
                 report.waiting = store.runs.waiting().get(digest.name, report.waiting)
     return report

@@ -91,7 +91,8 @@ def equal_updated_warnings(plan: Plan) -> list[str]:
         by_time: dict[datetime, Post] = {}
         for post in posts:
             other = by_time.setdefault(post.updated, post)
-            pair = tuple(sorted((other.source, post.source)))
+            first, second = sorted((other.source, post.source))
+            pair = (first, second)
             if other is not post and pair not in seen:
                 seen.add(pair)
                 warnings.append(

@@ -174,7 +174,8 @@ class ImapBox:
 
     def done(self, handle: object, key: str) -> None:
         try:
-            self.imap.uid("STORE", handle, "+FLAGS.SILENT", "(\\Seen)")
+            uid = handle.decode() if isinstance(handle, bytes) else str(handle)  # as SEARCH gave it
+            self.imap.uid("STORE", uid, "+FLAGS.SILENT", "(\\Seen)")
         except self.error as exc:
             raise MailboxError(f"bounces.mailbox: {self.where}: {exc}") from None
 

@@ -44,7 +44,8 @@ def render_markdown(body: str) -> str:
         try:
             html = _lib.cmark_render_html(root, _OPTIONS, _lib.cmark_parser_get_syntax_extensions(parser))
             try:
-                return _ffi.string(html).decode("utf-8", "replace")
+                text: bytes = _ffi.string(html)
+                return text.decode("utf-8", "replace")
             finally:
                 if _frees:
                     _frees.free(_address(html))

@@ -63,8 +63,8 @@ class Renderer:
             raise template_error(exc, digest) from None
         self._posts: dict[str, dict[str, Any]] = {}
         # per template: id(post context) -> the post block rendered alone; None once it cannot be
-        self._fragments: dict[str, dict[int, str] | None] = {
-            t.name: {} if _POST_BLOCK in t.blocks else None for t in (self.html_template, self.text_template)
+        self._fragments: dict[jinja2.Template, dict[int, str] | None] = {
+            t: {} if _POST_BLOCK in t.blocks else None for t in (self.html_template, self.text_template)
         }
         self._inlined_fragments: dict[tuple[int, str], str] = {}  # (id(post context), css) -> inlined block
         self._inlined_shells: dict[str, tuple[list[str], str, bool]] = {}  # shell -> (inlined, split; css; usable)
@@ -88,7 +88,7 @@ class Renderer:
 
     def _fragment(self, template: jinja2.Template, post: dict[str, Any]) -> str:
         """The post block for this post, rendered with site, digest and post only (once per run)."""
-        fragments = self._fragments[template.name]
+        fragments = self._fragments[template]
         assert fragments is not None
         found = fragments.get(id(post))
         if found is None:
@@ -118,20 +118,20 @@ class Renderer:
 
     def _render_text(self, context: dict[str, Any]) -> str:
         template = self.text_template
-        if self._fragments[template.name] is not None:
+        if self._fragments[template] is not None:
             try:
                 return self._shell(template, context, html=False)[0]
             except _NotAFragment:
-                self._fragments[template.name] = None
+                self._fragments[template] = None
         return template.render(context)
 
     def _render_html(self, context: dict[str, Any]) -> str:
         template = self.html_template
-        if self._fragments[template.name] is not None:
+        if self._fragments[template] is not None:
             try:
                 shell, placed = self._shell(template, context, html=True)
             except _NotAFragment:
-                self._fragments[template.name] = None
+                self._fragments[template] = None
             else:
                 found = self._inlined_shells.get(shell)
                 if found is None:
@@ -151,15 +151,17 @@ class Renderer:
                     whole = _inliner.inline(template.render(context))
                     if page == whole:
                         return page
-                    self._fragments[template.name] = None  # e.g. `.wrap p`: a selector reaching outside a post
+                    self._fragments[template] = None  # e.g. `.wrap p`: a selector reaching outside a post
                     return whole
-                self._fragments[template.name] = None
+                self._fragments[template] = None
         return _inliner.inline(template.render(context))
 
     def _inlined_fragment(self, template: jinja2.Template, post: int, css: str) -> str:
         found = self._inlined_fragments.get((post, css))
         if found is None:
-            fragment = self._fragments[template.name][post]  # type: ignore[index]
+            fragments = self._fragments[template]
+            assert fragments is not None  # a page is assembled from fragments only while they are on
+            fragment = fragments[post]
             found = self._inlined_fragments[(post, css)] = _fragment_inliner.inline_fragment(fragment, css)
         return found
 

@@ -10,6 +10,7 @@ reader's next digest carries everything since the last one they received.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -120,7 +121,7 @@ class Runner:
         for due in due_slots(now, self.config.digests, last, unfinished, self.config.run.grace):
             if self.stop.is_set():
                 break
-            failed += not self._job(f"digest {due.digest}", lambda due=due: self._digest(due, now))
+            failed += not self._job(f"digest {due.digest}", functools.partial(self._digest, due, now))
         return failed
 
     def _job(self, name: str, job: Callable[[], None]) -> bool:

@@ -188,10 +188,11 @@ def confirmation_message(config: Config, subscriber: Subscriber, token: str, now
 def check_confirmation(store: State, secret: bytes, token: str, now: datetime) -> Subscriber:
     """The subscriber a confirmation link is for; SubscriberError when forged, expired or used up."""
     subscriber = store.subscribers.by_id(token_subscriber(token))
+    address = subscriber.address if subscriber else ""
     times = [
         at
-        for at in (store.signups.times(subscriber.address) if subscriber else ())
-        if token_valid(secret, f"{CONFIRM} {at.isoformat()}", token, subscriber.address)
+        for at in (store.signups.times(address) if subscriber else ())
+        if token_valid(secret, f"{CONFIRM} {at.isoformat()}", token, address)
     ]
     if subscriber is None or not times:  # one answer either way: which ids exist is nobody's business
         raise SubscriberError(f"{NOT_VALID}; sign up again on the front page")

@@ -19,11 +19,15 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .clock import Clock, Sleep
 from .config import SmtpConfig
 from .errors import ConfigError, DeliveryError
 from .model import OutboxStatus
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ def smtp_password(smtp: SmtpConfig) -> str | None:
     return password
 
 
-class _Deadline:
+class _Deadline(smtplib.SMTP):
     """smtplib with a deadline on a whole exchange, not only on each socket read.
 
     ``limit(seconds)`` starts an exchange; every read and write after it gets only
@@ -54,8 +58,6 @@ class _Deadline:
     still ends in a TimeoutError.
     """
 
-    timeout: float
-    sock: socket.socket | None
     _deadline = math.inf
 
     def limit(self, seconds: float) -> None:
@@ -67,15 +69,15 @@ class _Deadline:
             raise TimeoutError(f"no complete reply within {self.timeout:g} s")
         return min(left, self.timeout)
 
-    def send(self, s: bytes | str) -> None:
+    def send(self, s: ReadableBuffer | str) -> None:
         if self.sock is not None:
             self.sock.settimeout(self.remaining())
-        super().send(s)  # type: ignore[misc]
+        super().send(s)
 
     def getreply(self) -> tuple[int, bytes]:
-        if self.sock is not None and not isinstance(self.file, _Lines):  # type: ignore[has-type]
-            self.file = _Lines(self)
-        return super().getreply()  # type: ignore[misc]
+        if self.sock is not None and not isinstance(self.file, _Lines):
+            self.file = _Lines(self)  # smtplib only calls its readline() and close()
+        return super().getreply()
 
 
 class _Lines:
@@ -102,10 +104,6 @@ class _Lines:
 
     def close(self) -> None:
         self.buffer = b""
-
-
-class _Session(_Deadline, smtplib.SMTP):
-    pass
 
 
 class _TlsSession(_Deadline, smtplib.SMTP_SSL):
@@ -157,11 +155,11 @@ class Sender:
             return self.session
         smtp = self.smtp
         context = ssl.create_default_context() if smtp.security != "none" else None  # loading CAs takes 50 ms
-        session: _Session | _TlsSession
+        session: _Deadline
         if smtp.security == "tls":
             session = _TlsSession(timeout=smtp.timeout, context=context)
         else:
-            session = _Session(timeout=smtp.timeout)
+            session = _Deadline(timeout=smtp.timeout)
         try:
             session.limit(smtp.timeout)
             session.connect(smtp.host, smtp.port)
@@ -209,13 +207,13 @@ class Sender:
         handed = False
         try:
             stage = "MAIL"
-            code, text = session.mail(sender)  # type: ignore[attr-defined]
+            code, text = session.mail(sender)
             if code == 250:
                 stage = "RCPT"
-                code, text = session.rcpt(recipient)  # type: ignore[attr-defined]
+                code, text = session.rcpt(recipient)
             if code in (250, 251) and stage == "RCPT":
                 stage = "DATA"
-                code, text = session.docmd("DATA")  # type: ignore[attr-defined]
+                code, text = session.docmd("DATA")
             if code == 354:
                 stage = "message"
                 body = _LEADING_DOT.sub(b"..", data)
@@ -237,7 +235,7 @@ class Sender:
         else:
             try:
                 session.limit(self.smtp.timeout)
-                session.rset()  # type: ignore[attr-defined]
+                session.rset()
             except (OSError, smtplib.SMTPException):
                 self.drop()
         if 500 <= code < 600:
@@ -247,7 +245,7 @@ class Sender:
     def drop(self) -> None:
         if self.session is not None:
             try:
-                self.session.close()  # type: ignore[attr-defined]
+                self.session.close()
             finally:
                 self.session = None
 
@@ -255,7 +253,7 @@ class Sender:
         if self.session is not None:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 self.session.limit(self.smtp.timeout)
-                self.session.quit()  # type: ignore[attr-defined]
+                self.session.quit()
             self.drop()
 
 

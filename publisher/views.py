@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,8 +119,9 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
     return Response(body, status, mimetype="text/html")
 
 
-def _message(title: str, text: str, status: int = 200, **links: str) -> Response:
-    return _page("web-message.html.j2", status, title=title, text=text, links=links)
+def _message(title: str, text: str, status: int = 200, links: Mapping[str, str] | None = None) -> Response:
+    """A page that says one thing, with links onward (label -> URL)."""
+    return _page("web-message.html.j2", status, title=title, text=text, links=dict(links or {}))
 
 
 def _require_csrf() -> None:
@@ -169,11 +170,11 @@ def publisher_error(exc: PublisherError) -> Response:
     if status == 500:
         current_app.logger.error("publisher: %s", exc)
         return _message("Something went wrong", "The server is not set up correctly; try again later.", 500)
-    return _message("That did not work", _sentence(str(exc)), status, **{"Front page": _url("index")})
+    return _message("That did not work", _sentence(str(exc)), status, links={"Front page": _url("index")})
 
 
 def http_error(exc: HTTPException) -> Response:
-    return _message(exc.name, exc.description or "", exc.code or 500, **{"Front page": _url("index")})
+    return _message(exc.name, exc.description or "", exc.code or 500, links={"Front page": _url("index")})
 
 
 def crash(exc: Exception) -> Response:
@@ -224,7 +225,7 @@ def confirm() -> Response:
             subscriber, fresh = confirm_signup(db, site.secret, _token(), site.now())
     text = "Your subscription is active." if fresh else "This address is subscribed already."
     return _message(
-        "You are subscribed", f"{text} The next digest goes to {subscriber.address}.", **_manage_link(subscriber)
+        "You are subscribed", f"{text} The next digest goes to {subscriber.address}.", links=_manage_link(subscriber)
     )
 
 
@@ -246,7 +247,7 @@ def unsubscribe_route() -> Response:
     return _message(
         "You are unsubscribed",
         f"{subscriber.address} gets no more digests from {site.config.site.title}.",
-        **{"Subscribe again": _url("index")},
+        links={"Subscribe again": _url("index")},
     )
 
 

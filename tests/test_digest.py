@@ -371,8 +371,8 @@ def test_site_post_blocks_render_as_the_whole_template_would(
         render = fast.render(chosen, named=True)
         assert render == whole.render(chosen, named=True)
         assert len(render.text.splitlines()) == len(chosen) and 'style="color: red;"' in render.html
-    assert bool(fast._fragments["digest.html.j2"]) is fragments
-    assert bool(fast._fragments["digest.txt.j2"]) is ("loop" not in block)
+    assert bool(fast._fragments[fast.html_template]) is fragments
+    assert bool(fast._fragments[fast.text_template]) is ("loop" not in block)
 
 
 @pytest.mark.parametrize("secret_text", ["test-secret-0123456789abcdef", "k" * 16, "x" * 200, "ünïcode-secret-ß∂ƒ"])

@@ -11,7 +11,7 @@ import click
 
 from ..config import CONFIG_NAME, Config, load_config
 from ..errors import ConfigError
-from ..publish import Progress
+from ..reading import Progress
 
 
 def find_config(site: Path | None, config: Path | None) -> Path:
@@ -55,9 +55,10 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
         return
     from rich.console import Console
     from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
     with RichProgress(console=Console(stderr=True), transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -83,7 +83,9 @@ def outbox(ctx: click.Context) -> None:
     from ..delivery import describe
     from ..slots import local_time
 
-    config = ctx.find_object(Context).config()
+    context = ctx.find_object(Context)
+    assert context is not None  # the group sets it before any command runs
+    config = context.config()
     with open_state(config.state) as store:
         runs = store.runs.summaries()
         mail, notes = mailbox_summary(store), subscriber_notes(store)

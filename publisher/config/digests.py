@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .tables import LAST_DAY, SCHEDULES, WEEKDAYS, DigestConfig, SiteConfig, TagsConfig
-from .values import Section, count_value, mailbox_text, timezone_name
+from .values import Section, count_value, mailbox_text, optional_mailbox_text, timezone_name
 
 _DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -74,13 +74,13 @@ def _digest(data: Any, index: int, site: SiteConfig, tag_config: TagsConfig) -> 
         time_of_day=time(int(found.group(1)), int(found.group(2))),
         timezone=timezone_name(s, "timezone", site.timezone),
         subject=subject,
-        from_address=mailbox_text(s, "from_address", ...),
+        from_address=mailbox_text(s, "from_address"),
         weekday=weekday,
         day_of_month=day_of_month,
         tags=None if tags == "subscriber" else tuple(dict.fromkeys(tag_config.slug(t) for t in tags)),
         min_items=min_items,
         max_items=max_items,
-        reply_to=mailbox_text(s, "reply_to", None),
+        reply_to=optional_mailbox_text(s, "reply_to"),
     )
     s.finish(DigestConfig)
     return result

@@ -56,7 +56,7 @@ class Section:
 def url_path_value(section: Section, key: str, default: str) -> str:
     """A URL path; characters a URL may not hold (such as '<', which web routes read as a
     converter) are refused here rather than breaking every page later."""
-    value = section.get(key, str, default)
+    value: str = section.get(key, str, default)
     if not value.startswith("/"):
         raise ConfigError(f"config: {section.name}.{key} = {value!r}: expected a path starting with '/'")
     if not _PATH.fullmatch(value):
@@ -85,7 +85,7 @@ def pattern_value(section: Section, key: str, default: str, fields: tuple[str, .
 
 
 def timezone_name(section: Section, key: str, default: str) -> str:
-    value = section.get(key, str, default)
+    value: str = section.get(key, str, default)
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a folder such as 'America', too long
@@ -97,7 +97,7 @@ def timezone_name(section: Section, key: str, default: str) -> str:
 
 def http_url(section: Section, key: str, default: Any, schemes: tuple[str, ...]) -> str:
     """An absolute URL ending in '/', so that relative paths can be appended to it."""
-    value = section.get(
+    value: str = section.get(
         key, str, default, what=f"an absolute {' or '.join(schemes)} URL such as 'https://example.org/'"
     )
     parts = urlsplit(value)
@@ -114,14 +114,14 @@ def http_url(section: Section, key: str, default: Any, schemes: tuple[str, ...])
 
 def required_text(section: Section, key: str, what: str, default: Any = ...) -> str:
     """A string that must say something: an empty title or name would make invalid feeds."""
-    value = section.get(key, str, default, what=what)
+    value: str = section.get(key, str, default, what=what)
     if not value.strip():
         raise ConfigError(f"config: {section.name}.{key} is empty; expected {what}")
     return value.strip()
 
 
 def folder_path(root: Path, section: Section, key: str, default: str) -> Path:
-    value = section.get(key, str, default)
+    value: str = section.get(key, str, default)
     if not value.strip():
         raise ConfigError(f"config: {section.name}.{key} is empty; expected a folder path")
     return (root / value).resolve()
@@ -140,7 +140,7 @@ def number_value(section: Section, key: str, default: float, minimum: float, max
 
 def count_value(section: Section, key: str, default: int, minimum: int, maximum: int) -> int:
     """A whole number, checked as every number is."""
-    value = section.get(key, int, default)
+    value: int = section.get(key, int, default)
     if not minimum <= value <= maximum:
         raise ConfigError(
             f"config: {section.name}.{key} = {value}: expected an integer of at least {minimum} and at most {maximum}"
@@ -148,12 +148,16 @@ def count_value(section: Section, key: str, default: int, minimum: int, maximum:
     return value
 
 
-def mailbox_text(section: Section, key: str, default: Any) -> str | None:
-    value = section.get(key, str, default, what="an address such as 'News <news@example.org>'")
-    if value is None:
-        return None
+def mailbox_text(section: Section, key: str) -> str:
+    """A required "Name <address>" or bare address, checked as the e-mail headers will need it."""
+    value: str = section.get(key, str, what="an address such as 'News <news@example.org>'")
     try:
         parse_mailbox(value)
     except ValueError as exc:
         raise ConfigError(f"config: {section.name}.{key} = {value!r}: {exc}") from None
     return value
+
+
+def optional_mailbox_text(section: Section, key: str) -> str | None:
+    """mailbox_text, or None when the key is absent."""
+    return mailbox_text(section, key) if key in section.data else None

@@ -67,7 +67,8 @@ def _position(source: Source, exc: SAXParseException, lines_before: int) -> tupl
     """Line and column in the user's file: feedparser puts an XML declaration on a line
     of its own before a document that has none."""
     declared = source.data[:12].replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xff\xfe").startswith(b"<?xml")
-    return exc.getLineNumber() - (0 if declared else 1) + lines_before, exc.getColumnNumber() + 1
+    line, column = exc.getLineNumber() or 1, exc.getColumnNumber() or 0
+    return line - (0 if declared else 1) + lines_before, column + 1
 
 
 def _problem(source: Source, exc: Exception, lines_before: int) -> str:
@@ -211,9 +212,10 @@ def _post(entry: Any, feed_authors: tuple[str, ...], config: Config, tally: Coun
         return "no title"
     # dict.get: feedparser's own get("updated_parsed") answers with the published date.
     published_at, updated_at = dict.get(entry, "published_parsed"), dict.get(entry, "updated_parsed")
-    if not (published_at or updated_at):
+    first = published_at or updated_at
+    if not first:
         return "no readable date"
-    published = _local(published_at or updated_at, config)
+    published = _local(first, config)
     updated = _local(updated_at, config) if updated_at else None
     body, summary = _body_and_summary(entry, tally)
     tags = (tag.get("label") or tag.get("term") or "" for tag in entry.get("tags", []))
