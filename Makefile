@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 DOVECOT ?= /usr/sbin/dovecot
 
-.PHONY: demo test lint install browser imap clean
+.PHONY: demo test lint install browser imap axe messages clean
 
 $(BIN)/publisher: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,28 @@ browser:
 imap:
 	$(call debian_package,$(DOVECOT),dovecot-imapd,the IMAP test)
 
-test: install browser imap
+# axe-core, the accessibility checker the browser test injects into each page, from npm into
+# node_modules/ (gitignored). Without npm (or the registry) the accessibility checks are skipped
+# with a note; under CI they must run.
+AXE := node_modules/axe-core/axe.min.js
+axe:
+	@if [ ! -f "$(AXE)" ]; then \
+		if command -v npm >/dev/null && npm install --no-save --no-audit --no-fund --silent axe-core@4 >/dev/null; then \
+			:; \
+		elif [ -n "$$CI" ]; then \
+			echo "error: could not install axe-core with npm, which the accessibility test needs" >&2; exit 1; \
+		else \
+			echo "note: could not install axe-core (npm missing or failed); the accessibility checks will be skipped"; \
+		fi; \
+	fi
+
+# The catalogs after a change of wording: extract every string, then merge it into locales/*/.
+# Translate what is new or fuzzy; tests/test_i18n.py fails until every string is translated.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --project publisher -o locales/messages.pot .
+	$(BIN)/pybabel update -i locales/messages.pot -d locales --no-location --width 120
+
+test: install browser imap axe
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -53,4 +74,4 @@ lint: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .publisher .pytest_cache .hypothesis .mypy_cache
+	rm -rf $(VENV) .publisher .pytest_cache .hypothesis .mypy_cache node_modules test-output

@@ -75,11 +75,11 @@ def plan_run(
     seqs: dict[str, int],
     recipients: list[tuple[Subscriber, int]],
 ) -> RunPlan:
-    """Select for every (subscriber, watermark) and render once per distinct (posts, has-a-name)."""
+    """Select for every (subscriber, watermark) and render once per distinct (posts, has-a-name, language)."""
     digest = renderer.digest
     candidates = _candidates(posts, seqs, digest)
     selections: dict[tuple[tuple[str, ...] | None, int], tuple[Post, ...]] = {}
-    groups: dict[tuple[tuple[str, ...], bool], int] = {}
+    groups: dict[tuple[tuple[str, ...], bool, str | None], int] = {}
     renders: list[Render] = []
     messages = []
     for subscriber, watermark in recipients:
@@ -90,11 +90,11 @@ def plan_run(
             chosen = selections[key] = select_posts(candidates, tags, watermark, digest.max_items)
         if len(chosen) < digest.min_items:
             continue
-        group = (tuple(p.id for p in chosen), bool(subscriber.name))
+        group = (tuple(p.id for p in chosen), bool(subscriber.name), subscriber.language)
         index = groups.get(group)
         if index is None:
             index = groups[group] = len(renders)
-            renders.append(renderer.render(chosen, named=group[1]))
+            renders.append(renderer.render(chosen, named=group[1], language=group[2]))
         messages.append((subscriber, index, chosen))
     used = {p.id for _, _, chosen in messages for p in chosen}
     return RunPlan(

@@ -155,3 +155,4 @@ class Subscriber:
     status: str
     created: datetime
     confirmed: datetime | None = None
+    language: str | None = None  # the page's at sign-up: their e-mails speak it (None: the site's)

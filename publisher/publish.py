@@ -26,6 +26,7 @@ from .reading import Progress, read_changed
 from .sources import SourceFile, content_files, display_path
 from .state import POST_FORMAT, CachedFile, FeedRecord, State, open_state
 from .state.sqlite import damaged
+from .tagindex import summarise
 from .websub import TIMEOUT, ping_hubs
 
 
@@ -294,6 +295,7 @@ def _publish(
         # so neither an edit nor a full publish holds every post's body.
         live = collect(config, store, now, report, keep_going=keep_going, files=files, progress=progress, html=False)
         plan = plan_feeds(config, live)
+        store.web_tags.put(summarise(live))  # the web pages read these, never the posts
         moved, slugs = _moved_tags(store, live, records)
         live_ids = [p.id for p in live]
         del live  # posts in no feed (and their HTML) need not outlive the plan

@@ -19,6 +19,7 @@ import jinja2
 import nh3
 from markupsafe import Markup
 
+from . import i18n
 from .config import Config, DigestConfig
 from .message import Render, inert, one_line, placeholder
 from .model import Post
@@ -62,11 +63,11 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise template_error(exc, digest) from None
         self._posts: dict[str, dict[str, Any]] = {}
-        # per template: id(post context) -> the post block rendered alone; None once it cannot be
-        self._fragments: dict[jinja2.Template, dict[int, str] | None] = {
+        # per template: (language, id(post context)) -> the post block rendered alone; None once it cannot be
+        self._fragments: dict[jinja2.Template, dict[tuple[str, int], str] | None] = {
             t: {} if _POST_BLOCK in t.blocks else None for t in (self.html_template, self.text_template)
         }
-        self._inlined_fragments: dict[tuple[int, str], str] = {}  # (id(post context), css) -> inlined block
+        self._inlined_fragments: dict[tuple[str, int, str], str] = {}  # (language, id(post), css) -> inlined block
         self._inlined_shells: dict[str, tuple[list[str], str, bool]] = {}  # shell -> (inlined, split; css; usable)
         self._checks = _FRAGMENT_CHECKS
 
@@ -90,11 +91,12 @@ class Renderer:
         """The post block for this post, rendered with site, digest and post only (once per run)."""
         fragments = self._fragments[template]
         assert fragments is not None
-        found = fragments.get(id(post))
+        key = (i18n.language(), id(post))
+        found = fragments.get(key)
         if found is None:
             context = template.new_context({"site": self.config.site, "digest": self.digest, "post": post})
             try:
-                found = fragments[id(post)] = "".join(template.blocks[_POST_BLOCK](context))
+                found = fragments[key] = "".join(template.blocks[_POST_BLOCK](context))
             except jinja2.UndefinedError:
                 raise _NotAFragment from None
         return found
@@ -157,16 +159,18 @@ class Renderer:
         return _inliner.inline(template.render(context))
 
     def _inlined_fragment(self, template: jinja2.Template, post: int, css: str) -> str:
-        found = self._inlined_fragments.get((post, css))
+        key = (i18n.language(), post, css)
+        found = self._inlined_fragments.get(key)
         if found is None:
             fragments = self._fragments[template]
             assert fragments is not None  # a page is assembled from fragments only while they are on
-            fragment = fragments[post]
-            found = self._inlined_fragments[(post, css)] = _fragment_inliner.inline_fragment(fragment, css)
+            fragment = fragments[(key[0], key[1])]
+            found = self._inlined_fragments[key] = _fragment_inliner.inline_fragment(fragment, css)
         return found
 
-    def render(self, posts: Iterable[Post], named: bool) -> Render:
-        """The shared parts for these posts; ``named``: the recipients have a display name."""
+    def render(self, posts: Iterable[Post], named: bool, language: str | None = None) -> Render:
+        """The shared parts for these posts; ``named``: the recipients have a display name; ``language``:
+        theirs (None: the site's)."""
         context = {
             "site": self.config.site,
             "digest": self.digest,
@@ -179,9 +183,10 @@ class Renderer:
             "manage_url": placeholder("manage_url"),
         }
         try:
-            subject = self.subject_template.render(context)
-            text = self._render_text(context)
-            page = self._render_html(context)
+            with i18n.speaking(language or self.config.site.language):
+                subject = self.subject_template.render(context)
+                text = self._render_text(context)
+                page = self._render_html(context)
         except jinja2.TemplateError as exc:
             raise template_error(exc, self.digest) from None
         return Render(one_line(subject), text, page)

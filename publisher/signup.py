@@ -19,11 +19,13 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from . import i18n
 from .addresses import parse_mailbox
 from .clock import Clock, Sleep
 from .config import Config
 from .delivery import DeliveryReport, Outgoing, deliver_queue
 from .errors import ConfigError, RateLimited, SubscriberError
+from .i18n import _
 from .locks import holding
 from .message import one_line, wire_bytes
 from .model import OutboxStatus, Subscriber, SubscriberStatus
@@ -83,6 +85,8 @@ def request_signup(
     digest: str | None,
     client: str,
     now: datetime,
+    *,
+    language: str = i18n.DEFAULT,
 ) -> str:
     """Record a sign-up and queue its confirmation e-mail; returns the address as normalised.
 
@@ -90,7 +94,7 @@ def request_signup(
     is subscribed or who was signed up before: an address already active keeps
     its settings and gets the e-mail too (whose link then says so), and one that
     had its 3 e-mails today gets nothing more. Only a client over its own limit
-    is told (RateLimited).
+    is told (RateLimited). ``language``: the reader's, for this e-mail and their digests.
     """
     clean = valid_address(address, "address")
     now = now.astimezone(UTC)
@@ -109,8 +113,10 @@ def request_signup(
         if subscriber.status != SubscriberStatus.ACTIVE:
             store.subscribers.set_status(subscriber.id, SubscriberStatus.PENDING)
             store.subscribers.set_preferences(subscriber.id, tags, digest)
+            store.subscribers.set_language(subscriber.id, language)
         store.signups.record(clean, client, now, now - KEEP_SIGNUPS)
-        msg = confirmation_message(config, subscriber, _confirm_token(secret, subscriber, now), now)
+        with i18n.speaking(store.subscribers.language(subscriber.id) or language):
+            msg = confirmation_message(config, subscriber, _confirm_token(secret, subscriber, now), now)
         sender = msg["From"].addresses[0].addr_spec
         store.confirmations.queue(subscriber.id, sender, clean, wire_bytes(msg), now, now - KEEP_SIGNUPS)
     return clean
@@ -164,7 +170,8 @@ def send_confirmations(config: Config, store: State, *, clock: Clock, sleep: Sle
 
 
 def confirmation_message(config: Config, subscriber: Subscriber, token: str, now: datetime) -> EmailMessage:
-    """The plain-text e-mail whose link activates a subscription, from the first digest's sender."""
+    """The plain-text e-mail whose link activates a subscription, from the first digest's sender,
+    in the language of ``i18n.speaking``."""
     if not config.digests:
         raise ConfigError("config: no [[digests]] configured; there is nothing to subscribe to")
     sender_name, sender = parse_mailbox(config.digests[0].from_address)
@@ -177,7 +184,7 @@ def confirmation_message(config: Config, subscriber: Subscriber, token: str, now
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = Address(display_name=sender_name, addr_spec=sender)
     msg["To"] = Address(addr_spec=subscriber.address)
-    msg["Subject"] = one_line(f"Confirm your subscription to {config.site.title}")
+    msg["Subject"] = one_line(_("Confirm your subscription to %(site)s") % {"site": config.site.title})
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid("confirm", domain=config.site.domain)
     msg["Auto-Submitted"] = "auto-generated"

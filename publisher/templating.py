@@ -6,6 +6,7 @@ import functools
 
 import jinja2
 
+from . import i18n
 from .config import Config, DigestConfig
 from .errors import ConfigError
 
@@ -34,7 +35,8 @@ _BYTECODE = _MemoryBytecodeCache()
 
 
 def template_environment(config: Config) -> jinja2.Environment:
-    """The site's own templates/ first, then the defaults shipped in the package; HTML autoescaped.
+    """The site's own templates/ first, then the defaults shipped in the package; HTML autoescaped;
+    strings through gettext in the language of ``i18n.speaking``.
 
     ``wordwrap`` is memoised: every render of a run wraps the same summaries, and
     textwrap is the slowest step of a plain-text render.
@@ -49,7 +51,11 @@ def template_environment(config: Config) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         bytecode_cache=_BYTECODE,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's line breaks are not part of its message
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(date=i18n.format_date, number=i18n.format_number, when=i18n.format_when)
     env.filters["wordwrap"] = jinja2.pass_environment(functools.lru_cache(maxsize=4096)(env.filters["wordwrap"]))
     return env
 

@@ -1,32 +1,42 @@
 """The pages of the subscription web app, as a Flask blueprint of small handlers.
 
 Pages render through the same Jinja loader as the digests, so a site's own
-templates/ overrides them by name. Every form carries a CSRF token bound to a
-cookie; the one POST without it is RFC 8058's one-click unsubscribe, whose
-authority is the signed token in its URL. Nothing redirects anywhere.
+templates/ overrides them by name (the stylesheet too: web.css). Every form carries
+a CSRF token bound to a cookie; the one POST without it is RFC 8058's one-click
+unsubscribe, whose authority is the signed token in its URL. Nothing redirects anywhere.
+
+No page walks the posts: tag names, counts and newest posts come from the table a
+publish fills (tagindex.py), so a request costs what the page shows. Pages speak the
+reader's language (i18n.py): the first of their Accept-Language with a catalog, else
+the site's.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 import secrets
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import babel.dates
+import babel.lists
 import jinja2
 from flask import Blueprint, Response, abort, current_app, g, request, send_from_directory, url_for
 from werkzeug.exceptions import HTTPException
 
+from . import i18n
 from .clock import Clock
-from .config import Config
+from .config import LAST_DAY, Config, DigestConfig
 from .errors import PublisherError, RateLimited, SubscriberError
 from .feedspec import tag_spec
 from .formats import FORMATS, FeedFormat
+from .formguard import HONEYPOT, ISSUED, automated, issue_stamp
+from .i18n import _
 from .model import Subscriber, SubscriberStatus, Tag
-from .publish import indexed_posts
 from .signup import (
     check_confirmation,
     client_key,
@@ -36,25 +46,32 @@ from .signup import (
     request_signup,
     update_preferences,
 )
+from .slots import slots_between
 from .state import State, open_state
 from .subscribers import MANAGE, UNSUBSCRIBE, missing_tags, subscriber_for_token, tag_slugs, unsubscribe
+from .tagindex import TagSummary
 from .tokens import CSRF, sign, signed
+
+log = logging.getLogger("publisher")
 
 BLUEPRINT = "pages"
 CSRF_COOKIE = "publisher_csrf"
 CSRF_FIELD = "csrf"
 ONE_CLICK = "One-Click"  # RFC 8058: the body is List-Unsubscribe=One-Click
 FEED_MAX_AGE = 300
+STYLE = "web.css"
+PER_PAGE = 48  # tags on a page of the front page
+MAX_QUERY = 100
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none';"
+        " base-uri 'none'"
     ),
     "Referrer-Policy": "no-referrer",  # page URLs carry tokens
     "X-Content-Type-Options": "nosniff",
 }
 STATUS = {SubscriberError: 400, RateLimited: 429}
 _ARCHIVE_PAGE = re.compile(r"[1-9][0-9]*(\.[a-z.]+)")
-EXPIRED_FORM = "This form has expired or was sent from another site. Go back, reload the page and try again."
 
 
 @dataclass(frozen=True)
@@ -66,15 +83,24 @@ class Site:
     now: Clock
     env: jinja2.Environment
     poke: Callable[[], None]  # something was queued (a confirmation) or recorded (an unsubscribe): the mailer's turn
+    min_fill: timedelta  # the least time a person takes to fill in the sign-up form
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A feed link as a page shows it."""
+
+    label: str  # "Atom"
+    type: str  # its media type
+    path: str  # under the feeds folder
 
 
 @dataclass(frozen=True)
 class TagRow:
-    """One line of the front page: a tag, its live posts and its feed links."""
+    """A tag as the pages list it: its summary and its feeds."""
 
-    tag: Tag
-    posts: int
-    feeds: tuple[tuple[str, str], ...]  # (format, path under the feeds folder)
+    tag: TagSummary
+    feeds: tuple[Feed, ...]
 
 
 def _site() -> Site:
@@ -92,43 +118,86 @@ def _url(endpoint: str, **values: Any) -> str:
     return url_for(f"{BLUEPRINT}.{endpoint}", **values)
 
 
-def _tag_rows(config: Config, now: datetime) -> list[TagRow]:
-    posts = indexed_posts(config, now)
-    counts = Counter(t.slug for p in posts for t in p.tags)
-    tags = {t.slug: t for p in posts for t in p.tags}
-    formats = config.feeds.formats if config.feeds.tags else ()
-    return [
-        TagRow(tags[slug], counts[slug], tuple((fmt, tag_spec(config, tags[slug]).path(fmt)) for fmt in formats))
-        for slug in sorted(tags, key=lambda s: tags[s].name.casefold())
-    ]
+def _feeds(config: Config, folder_of: Callable[[str], str], wanted: bool) -> tuple[Feed, ...]:
+    if not wanted:
+        return ()
+    return tuple(Feed(FORMATS[fmt].label, FORMATS[fmt].media_type, folder_of(fmt)) for fmt in config.feeds.formats)
+
+
+def _row(config: Config, tag: TagSummary) -> TagRow:
+    spec = tag_spec(config, Tag(tag.name, tag.slug))
+    return TagRow(tag, _feeds(config, spec.path, config.feeds.tags))
+
+
+def _known_tags(db: State) -> list[Tag]:
+    """Every tag a published post has, in human order."""
+    return [Tag(t.name, t.slug) for t in db.web_tags.page()[1]]
 
 
 def _tag_notes(slugs: tuple[str, ...], tags: list[Tag]) -> list[str]:
     """The slugs that no published post has, as a reader reads them: "'libia' (did you mean Libya?)"."""
     return [
-        f"{slug!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
+        f"{slug!r}" + (" " + _("(did you mean %(names)s?)") % {"names": ", ".join(close)} if close else "")
         for slug, close in missing_tags(slugs, tags).items()
     ]
+
+
+def _time_words(digest: DigestConfig) -> str:
+    return babel.dates.format_time(digest.time_of_day, "short", locale=i18n.babel_locale())
+
+
+def schedule_words(digest: DigestConfig) -> str:
+    """When a digest goes out, as a reader says it: "every Monday at 08:00"."""
+    at = _time_words(digest)
+    if digest.schedule == "weekly" and digest.weekday is not None:
+        return _("every %(day)s at %(time)s") % {"day": i18n.day_name(digest.weekday), "time": at}
+    if digest.schedule == "monthly":
+        if digest.day_of_month == LAST_DAY:
+            return _("on the last day of each month at %(time)s") % {"time": at}
+        return _("on day %(day)s of each month at %(time)s") % {"day": digest.day_of_month or 1, "time": at}
+    return _("every day at %(time)s") % {"time": at}
+
+
+def _next_slot(digest: DigestConfig, now: datetime) -> datetime:
+    return slots_between(digest, now, now + timedelta(days=63))[0]
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:
     site = _site()
     body = site.env.get_template(template).render(
-        site=site.config.site, url=_url, csrf=sign(site.secret, CSRF, g.get("csrf_cookie", "")), **context
+        site=site.config.site,
+        url=_url,
+        lang=i18n.language(),
+        csrf=sign(site.secret, CSRF, g.get("csrf_cookie", "")),
+        style=current_app.extensions["publisher.style"][1],
+        **context,
     )
     return Response(body, status, mimetype="text/html")
 
 
-def _message(title: str, text: str, status: int = 200, links: Mapping[str, str] | None = None) -> Response:
+def _message(
+    title: str, text: str, status: int = 200, details: tuple[str, ...] = (), links: Mapping[str, str] | None = None
+) -> Response:
     """A page that says one thing, with links onward (label -> URL)."""
-    return _page("web-message.html.j2", status, title=title, text=text, links=dict(links or {}))
+    return _page("web-message.html.j2", status, title=title, text=text, details=details, links=dict(links or {}))
+
+
+def _form_context() -> dict[str, Any]:
+    """What a sign-up form needs: the digests and the signed time the page was served."""
+    site = _site()
+    return {
+        "digests": site.config.digests,
+        "schedules": {d.name: schedule_words(d) for d in site.config.digests},
+        "issued": issue_stamp(site.secret, site.now()),
+        "honeypot": HONEYPOT,
+    }
 
 
 def _require_csrf() -> None:
     sent = request.form.get(CSRF_FIELD, "")
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if not cookie or not signed(_site().secret, CSRF, cookie, sent):
-        abort(400, EXPIRED_FORM)
+        abort(400, _("This form has expired or was sent from another site. Go back, reload the page and try again."))
 
 
 def _form_tags() -> tuple[str, ...] | None:
@@ -144,19 +213,49 @@ def _store() -> State:
 
 
 def _manage_link(subscriber: Subscriber) -> dict[str, str]:
-    return {"Manage your subscription": _url("manage", token=manage_token(_site().secret, subscriber))}
+    return {_("Manage your subscription"): _url("manage", token=manage_token(_site().secret, subscriber))}
 
 
-def csrf_cookie() -> None:
-    """Every visitor gets a random cookie that the forms' CSRF tokens are bound to."""
+def _subscription_details(db: State, subscriber: Subscriber) -> tuple[str, ...]:
+    """Which digests, which tags and when the next one is due, in the reader's language and the digest's time."""
+    config, now = _site().config, _site().now()
+    chosen = db.subscribers.digest_of(subscriber.id)
+    names = [t.name if t else slug for slug in subscriber.tags or () for t in (db.web_tags.one(slug),)]
+    tags = babel.lists.format_list(names, locale=i18n.babel_locale()) if names else _("every tag")
+    return tuple(
+        _("The %(digest)s digest, %(schedule)s, with %(tags)s. The next one is due %(when)s.")
+        % {
+            "digest": digest.name,
+            "schedule": schedule_words(digest),
+            "tags": tags,
+            "when": i18n.format_when(_next_slot(digest, now), digest.tz),
+        }
+        for digest in config.digests
+        if chosen in (None, digest.name)
+    )
+
+
+def choose_language() -> None:
+    """The reader's language for this request, and a CSRF cookie that the forms' tokens are bound to."""
+    accepted = [tag for tag, _quality in request.accept_languages]
+    g.language = i18n.negotiate(accepted, _site().config.site.language)
+    g.language_token = i18n.use(g.language)
     g.csrf_cookie = request.cookies.get(CSRF_COOKIE) or ""
     if not g.csrf_cookie:
         g.csrf_cookie = g.new_cookie = secrets.token_urlsafe(16)
 
 
+def forget_language(_exc: BaseException | None) -> None:
+    if token := g.pop("language_token", None):
+        i18n.restore(token)
+
+
 def security_headers(response: Response) -> Response:
     response.headers.update(SECURITY_HEADERS)
     response.headers.setdefault("Cache-Control", "no-store")
+    if request.endpoint != f"{BLUEPRINT}.style":
+        response.headers["Content-Language"] = i18n.language()
+        response.vary.add("Accept-Language")
     if g.get("new_cookie") and response.mimetype == "text/html":
         response.set_cookie(
             CSRF_COOKIE, g.new_cookie, httponly=True, samesite="Lax", secure=request.is_secure, path="/"
@@ -169,23 +268,68 @@ def publisher_error(exc: PublisherError) -> Response:
     status = next((STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS), 500)
     if status == 500:
         current_app.logger.error("publisher: %s", exc)
-        return _message("Something went wrong", "The server is not set up correctly; try again later.", 500)
-    return _message("That did not work", _sentence(str(exc)), status, links={"Front page": _url("index")})
+        return _message(_("Something went wrong"), _("The server is not set up correctly; try again later."), 500)
+    return _message(_("That did not work"), _sentence(str(exc)), status, links={_("Front page"): _url("index")})
+
+
+def _http_words(code: int) -> tuple[str, str]:
+    words = {
+        400: (_("That did not work"), _("The request was not what this page expects.")),
+        404: (_("Page not found"), _("There is no page at this address. The front page lists every tag.")),
+        405: (_("That did not work"), _("This page does not take that kind of request.")),
+        413: (_("That did not work"), _("That was more than this page accepts.")),
+    }
+    return words.get(code, (_("Something went wrong"), _("An unexpected error happened on our side; try again later.")))
 
 
 def http_error(exc: HTTPException) -> Response:
-    return _message(exc.name, exc.description or "", exc.code or 500, links={"Front page": _url("index")})
+    code = exc.code or 500
+    title, text = _http_words(code)
+    if exc.description != type(exc).description:  # our own words (abort with a text)
+        text = exc.description or text
+    return _message(title, text, code, links={_("Front page"): _url("index")})
 
 
 def crash(exc: Exception) -> Response:
     current_app.logger.exception("unexpected error")
-    return _message("Something went wrong", "An unexpected error happened on our side; try again later.", 500)
+    return _message(_("Something went wrong"), _("An unexpected error happened on our side; try again later."), 500)
+
+
+def _page_number() -> int:
+    number = request.args.get("page", "1")
+    if not number.isdigit() or not 1 <= int(number) <= 100_000:
+        abort(404)
+    return int(number)
 
 
 def index() -> Response:
     config = _site().config
-    rows = _tag_rows(config, _site().now())
-    return _page("web-index.html.j2", tags=rows, feeds=config.feeds, digests=config.digests, formats=FORMATS)
+    query = request.args.get("q", "").strip()[:MAX_QUERY]
+    number = _page_number()
+    with _store() as db:
+        total, tags = db.web_tags.page(query, (number - 1) * PER_PAGE, PER_PAGE)
+    if number > 1 and not tags:
+        abort(404)
+    site_feeds = _feeds(config, lambda fmt: FORMATS[fmt].file_name, config.feeds.site)
+    return _page(
+        "web-index.html.j2",
+        tags=tags,
+        tag_url=_url("tag_page", slug="-")[:-1],  # + a slug (ASCII, URL-safe): not one url_for per tag
+        total=total,
+        query=query,
+        page=number,
+        pages=max(1, -(-total // PER_PAGE)),
+        site_feeds=site_feeds,
+        **_form_context(),
+    )
+
+
+def tag_page(slug: str) -> Response:
+    with _store() as db:
+        tag = db.web_tags.one(slug)
+    if tag is None:
+        abort(404)
+    return _page("web-tag.html.j2", row=_row(_site().config, tag), zone=_site().config.site.tz, **_form_context())
 
 
 def subscribe() -> Response:
@@ -194,21 +338,29 @@ def subscribe() -> Response:
     if not site.config.digests:
         abort(404)
     form = request.form
-    with _store() as db:
-        address = request_signup(
-            site.config,
-            db,
-            site.secret,
-            form.get("email", ""),
-            _form_tags(),
-            digest_choice(site.config, form.get("digest", "")),
-            client_key(request.remote_addr or ""),
-            site.now(),
-        )
-    site.poke()
+    now = site.now()
+    why = automated(site.secret, form.get(HONEYPOT, ""), form.get(ISSUED, ""), now, site.min_fill)
+    if why:  # the usual answer, so a program learns nothing from it
+        log.info("sign-up ignored: %s", why)
+        address = form.get("email", "").strip()[:254]
+    else:
+        with _store() as db:
+            address = request_signup(
+                site.config,
+                db,
+                site.secret,
+                form.get("email", ""),
+                _form_tags(),
+                digest_choice(site.config, form.get("digest", "")),
+                client_key(request.remote_addr or ""),
+                now,
+                language=i18n.language(),
+            )
+        site.poke()
     return _message(
-        "Check your inbox",
-        f"A message is on its way to {address}. Open its link to confirm; until then you get nothing from us.",
+        _("Check your inbox"),
+        _("A message is on its way to %(address)s. Open its link to confirm; until then you get nothing from us.")
+        % {"address": address},
     )
 
 
@@ -223,9 +375,22 @@ def confirm() -> Response:
         else:
             _require_csrf()
             subscriber, fresh = confirm_signup(db, site.secret, _token(), site.now())
-    text = "Your subscription is active." if fresh else "This address is subscribed already."
+        details = _subscription_details(db, subscriber)
+    text = _("Your subscription is active.") if fresh else _("This address is subscribed already.")
     return _message(
-        "You are subscribed", f"{text} The next digest goes to {subscriber.address}.", links=_manage_link(subscriber)
+        _("You are subscribed"),
+        text + " " + _("Digests go to %(address)s:") % {"address": subscriber.address},
+        details=details,
+        links=_manage_link(subscriber),
+    )
+
+
+def _unsubscribed(subscriber: Subscriber) -> Response:
+    return _message(
+        _("You are unsubscribed"),
+        _("%(address)s gets no more digests from %(site)s.")
+        % {"address": subscriber.address, "site": _site().config.site.title},
+        links={_("Subscribe again"): _url("index")},
     )
 
 
@@ -242,50 +407,69 @@ def unsubscribe_route() -> Response:
                 return Response(f"unsubscribed {subscriber.address}\n", mimetype="text/plain")
         else:
             subscriber = subscriber_for_token(db, site.secret, UNSUBSCRIBE, _token())
-            if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
-                return _page("web-action.html.j2", action="unsubscribe", token=_token(), subscriber=subscriber)
-    return _message(
-        "You are unsubscribed",
-        f"{subscriber.address} gets no more digests from {site.config.site.title}.",
-        links={"Subscribe again": _url("index")},
-    )
+            if subscriber.status != "unsubscribed":
+                return _page(
+                    "web-action.html.j2",
+                    action="unsubscribe",
+                    token=_token(),
+                    subscriber=subscriber,
+                    keep=_url("manage", token=manage_token(site.secret, subscriber)),
+                )
+    return _unsubscribed(subscriber)
 
 
 def _change_preferences(db: State, tags: list[Tag]) -> tuple[Subscriber, list[str]]:
-    """A POST to the manage page: unsubscribe, or new tags and digest (none changed if a tag is unknown)."""
+    """A POST to the manage page's Save: new tags and digest (none changed if a tag is unknown)."""
     site = _site()
-    _require_csrf()
-    if request.form.get("action") == "unsubscribe":
-        subscriber = unsubscribe(db, site.secret, _token(), site.now(), MANAGE)
-        site.poke()
-        return subscriber, []
     digest = digest_choice(site.config, request.form.get("digest", ""))
     refused = _tag_notes(_form_tags() or (), tags)
     if refused:  # a tag gone since the page was shown, or a made-up one: change nothing
         return subscriber_for_token(db, site.secret, MANAGE, _token()), refused
-    return update_preferences(db, site.secret, _token(), _form_tags(), digest), []
+    order = {tag.slug: n for n, tag in enumerate(tags)}
+    chosen = _form_tags()  # followed tags come first on the page: keep them in the tags' order
+    chosen = tuple(sorted(chosen, key=order.__getitem__)) if chosen else chosen
+    return update_preferences(db, site.secret, _token(), chosen, digest), []
 
 
 def manage() -> Response:
     site = _site()
-    tags = [row.tag for row in _tag_rows(site.config, site.now())]  # only tags that a published post has
     refused: list[str] = []
     with _store() as db:
+        tags = _known_tags(db)  # only tags that a published post has
         if request.method == "GET":
             subscriber = subscriber_for_token(db, site.secret, MANAGE, _token())
         else:
+            _require_csrf()
+            if request.form.get("action") == "unsubscribe":
+                subscriber = subscriber_for_token(db, site.secret, MANAGE, _token())
+                if request.form.get("confirmed") != "yes":  # ask once more
+                    return _page(
+                        "web-action.html.j2",
+                        action="leave",
+                        token=_token(),
+                        subscriber=subscriber,
+                        keep=_url("manage", token=_token()),
+                    )
+                subscriber = unsubscribe(db, site.secret, _token(), site.now(), MANAGE)
+                site.poke()
+                return _unsubscribed(subscriber)
             subscriber, refused = _change_preferences(db, tags)
         chosen = db.subscribers.digest_of(subscriber.id)
+        details = _subscription_details(db, subscriber) if subscriber.status == "active" else ()
+    followed = set(subscriber.tags or ())
     return _page(
         "web-manage.html.j2",
         400 if refused else 200,
         subscriber=subscriber,
         token=_token(),
-        tags=tags,
+        followed=[t for t in tags if t.slug in followed],
+        others=[t for t in tags if t.slug not in followed],
         unknown=[] if refused else _tag_notes(subscriber.tags or (), tags),
         refused=refused,
         digests=site.config.digests,
+        schedules={d.name: schedule_words(d) for d in site.config.digests},
         chosen=chosen,
+        details=details,
         saved=request.method == "POST" and not refused,
     )
 
@@ -313,15 +497,35 @@ def feed(name: str) -> Response:
     return response
 
 
+def stylesheet(env: jinja2.Environment) -> tuple[bytes, str]:
+    """The pages' CSS (a site's templates/web.css first) and a short hash of it for its URL."""
+    assert env.loader is not None
+    text, _name, _uptodate = env.loader.get_source(env, STYLE)
+    data = text.encode()
+    return data, hashlib.sha256(data).hexdigest()[:12]
+
+
+def style() -> Response:
+    data, version = current_app.extensions["publisher.style"]
+    response = Response(data, mimetype="text/css")
+    response.headers["Cache-Control"] = (
+        "public, max-age=31536000, immutable" if request.args.get("v") == version else "no-cache"
+    )
+    return response
+
+
 def blueprint(feeds_path: str) -> Blueprint:
     """The pages, with the feeds served under ``feeds_path`` ([feeds] url_path)."""
     pages = Blueprint(BLUEPRINT, __name__)
-    pages.before_app_request(csrf_cookie)
+    pages.before_app_request(choose_language)
+    pages.teardown_app_request(forget_language)
     pages.after_app_request(security_headers)
     pages.app_errorhandler(PublisherError)(publisher_error)
     pages.app_errorhandler(HTTPException)(http_error)
     pages.app_errorhandler(Exception)(crash)
     pages.add_url_rule("/", view_func=index, methods=["GET"])
+    pages.add_url_rule("/tags/<slug>", view_func=tag_page, methods=["GET"])
+    pages.add_url_rule("/style.css", view_func=style, methods=["GET"])
     pages.add_url_rule("/subscribe", view_func=subscribe, methods=["POST"])
     pages.add_url_rule("/confirm", view_func=confirm, methods=["GET", "POST"])
     pages.add_url_rule("/unsubscribe", view_func=unsubscribe_route, methods=["GET", "POST"])

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,7 +31,7 @@ from .state import open_state
 from .templating import template_environment
 from .tokens import secret_from_env
 from .unsubscribes import apply_unsubscribes
-from .views import Site, blueprint
+from .views import Site, blueprint, stylesheet
 
 CONFIG_ENV = "PUBLISHER_CONFIG"
 PROXIES_ENV = "PUBLISHER_PROXIES"
@@ -97,9 +97,17 @@ class Mailer:
 
 
 def create_app(
-    config: Config, *, secret: bytes | None = None, now: Clock = _utc_now, proxies: int = 0, mailer: bool = True
+    config: Config,
+    *,
+    secret: bytes | None = None,
+    now: Clock = _utc_now,
+    proxies: int = 0,
+    mailer: bool = True,
+    min_fill: timedelta | None = None,
 ) -> Flask:
-    """The WSGI app; ``secret`` defaults to PUBLISHER_SECRET, ``proxies`` is how many proxies set X-Forwarded-*.
+    """The WSGI app; ``secret`` defaults to PUBLISHER_SECRET, ``proxies`` is how many proxies set X-Forwarded-*,
+    ``min_fill`` the least time between serving the sign-up form and taking it (less: a program sent it;
+    default [web] min_fill_seconds).
 
     ``mailer``: send queued confirmation e-mails from a thread of this process (``publisher run`` sends
     them too); without it they wait for ``publisher run``.
@@ -117,7 +125,10 @@ def create_app(
         sender.start()
         app.extensions["publisher.mailer"] = sender
     poke = sender.poke if sender else _nothing
-    app.extensions["publisher"] = Site(config, secret, now, template_environment(config), poke)
+    env = template_environment(config)
+    fill = timedelta(seconds=config.web.min_fill_seconds) if min_fill is None else min_fill
+    app.extensions["publisher"] = Site(config, secret, now, env, poke, fill)
+    app.extensions["publisher.style"] = stylesheet(env)
     app.register_blueprint(blueprint(config.feeds.url_path))
     return app
 

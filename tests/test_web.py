@@ -31,7 +31,7 @@ from publisher.web import create_app, links_open_here
 from .conftest import NOW
 from .digest_helpers import SECRET, FakeClock, published_site, secret, subscribe
 from .mailserver import Recorder, free_port, mail_server
-from .web_helpers import Web, confirm_link, csrf_of, form_action, local, publisher_serve, web
+from .web_helpers import Web, confirm_link, csrf_of, form_action, issued_of, local, publisher_serve, web
 
 __all__ = ["secret", "web"]  # fixtures, imported so pytest finds them here
 
@@ -40,9 +40,8 @@ FORGED = ["1.AAAAAAAAAAAAAAAAAAAAAA", "1.", "not-a-token", "", "99.AAAAAAAAAAAAA
 
 def _sign_up(client: FlaskClient, email: str, tags: tuple[str, ...] = (), digest: str = "", **kw):
     page = client.get("/").get_data(as_text=True)
-    return client.post(
-        "/subscribe", data={"csrf": csrf_of(page), "email": email, "tag": list(tags), "digest": digest}, **kw
-    )
+    fields = {"csrf": csrf_of(page), "issued": issued_of(page), "email": email, "tag": list(tags), "digest": digest}
+    return client.post("/subscribe", data=fields, **kw)
 
 
 def _subscriber(web: Web, address: str):
@@ -63,7 +62,7 @@ def _text(response) -> str:
     return lxml.html.document_fromstring(response.get_data(as_text=True)).text_content()
 
 
-def test_front_page_lists_tags_feeds_and_the_form_escaped(web: Web) -> None:
+def test_front_page_lists_tags_to_follow_and_only_the_site_feeds_in_its_head(web: Web) -> None:
     web.site.post("evil.md", 'title: Evil\ndate: 2026-11-19 09:00\ntags: ["&lt;script&gt;alert(1)", UNPoA]')
     (web.site.root / "content" / "broken.md").write_text("---\ntitle: [unclosed\n---\n")
     publish(web.site.config, NOW, keep_going=True)  # the page shows what the last publish indexed
@@ -72,24 +71,27 @@ def test_front_page_lists_tags_feeds_and_the_form_escaped(web: Web) -> None:
     html = response.get_data(as_text=True)
     assert "<script>" not in html and "&lt;script&gt;alert(1)" in html
     tree = lxml.html.document_fromstring(html)
-    rows = {r.xpath("td")[0].text_content(): r.xpath("td")[1].text_content() for r in tree.xpath("//tbody/tr")}
-    assert rows == {"<script>alert(1)": "1", "ATT": "2", "Libya": "1", "UNPoA": "3"}
+    rows = {
+        li.xpath("a")[0].text_content(): (li.xpath("a/@href")[0], li.xpath("span")[0].text_content())
+        for li in tree.xpath("//ul[@class='tags']/li")
+    }
+    assert rows == {
+        "<script>alert(1)": ("/tags/script-alert-1", "1 post"),
+        "ATT": ("/tags/att", "2 posts"),
+        "Libya": ("/tags/libya", "1 post"),
+        "UNPoA": ("/tags/unpoa", "3 posts"),
+    }
     alternates = {(el.get("type"), el.get("href")) for el in tree.xpath("//head/link[@rel='alternate']")}
-    assert ("application/atom+xml", "/feeds/atom.xml") in alternates
-    assert ("application/rss+xml", "/feeds/tags/unpoa/rss.xml") in alternates
-    assert len(alternates) == 2 + 2 * 4
+    assert alternates == {("application/atom+xml", "/feeds/atom.xml"), ("application/rss+xml", "/feeds/rss.xml")}
     assert tree.xpath("//form[@action='/subscribe']//input[@name='email' and @type='email']")
-    assert [el.get("value") for el in tree.xpath("//input[@name='tag']")] == [
-        "script-alert-1",
-        "att",
-        "libya",
-        "unpoa",
-    ]
     assert {el.get("value") for el in tree.xpath("//input[@name='digest']")} == {"", "daily", "weekly"}
+    assert tree.xpath("//form[@role='search' and @method='get']//input[@name='q']")
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    style = web.app.test_client().get(tree.xpath("//link[@rel='stylesheet']/@href")[0])
+    assert style.status_code == 200 and style.mimetype == "text/css" and "immutable" in style.headers["Cache-Control"]
 
 
 def test_double_opt_in_sends_only_the_confirmation_until_the_link_is_used(web: Web, secret: bytes) -> None:
@@ -256,8 +258,15 @@ def test_manage_changes_tags_and_digest_and_unsubscribes_from_all(web: Web) -> N
     assert _press(client, url, "Save", action="save").status_code == 200  # nothing ticked: every tag, every digest
     assert _subscriber(web, "ivan@example.org") == (dataclasses.replace(ivan, tags=None), None)
 
-    response = _press(client, url, "Unsubscribe from all", action="unsubscribe")
-    assert "is unsubscribed" in _text(response)
+    asked = _press(client, url, "Unsubscribe from all", action="unsubscribe")  # asks once more, changes nothing
+    assert asked.status_code == 200 and "No, keep my subscription" in _text(asked)
+    assert _subscriber(web, "ivan@example.org")[0].status == "active"
+    html = asked.get_data(as_text=True)
+    done = client.post(
+        form_action(html, "Yes, unsubscribe from all"),
+        data={"csrf": csrf_of(html), "action": "unsubscribe", "confirmed": "yes"},
+    )
+    assert "You are unsubscribed" in _text(done)
     assert _subscriber(web, "ivan@example.org")[0].status == "unsubscribed"
 
 
@@ -290,7 +299,7 @@ def test_a_sign_up_while_the_mail_server_is_down_shows_the_usual_page_and_is_sen
 ) -> None:
     port = free_port()
     site = published_site(tmp_path / "site", port)  # nobody listens there yet
-    app = create_app(site.config, secret=SECRET.encode(), now=lambda: NOW)
+    app = create_app(site.config, secret=SECRET.encode(), now=lambda: NOW, min_fill=timedelta(0))
     mailer = app.extensions["publisher.mailer"]
     mailer.stop()  # the test makes the mailer's passes itself
     client = app.test_client()
@@ -310,7 +319,7 @@ def test_a_sign_up_while_the_mail_server_is_down_shows_the_usual_page_and_is_sen
         mailer.send()
     assert recorder.per_recipient() == {"kim@example.org": 1, "lee@example.org": 1}
     unknown = client.get("/nowhere")
-    assert unknown.status_code == 404 and "Not Found" in _text(unknown) and unknown.mimetype == "text/html"
+    assert unknown.status_code == 404 and "Page not found" in _text(unknown) and unknown.mimetype == "text/html"
 
 
 def test_feeds_are_served_with_types_validators_and_304(web: Web) -> None:

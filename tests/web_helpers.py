@@ -69,7 +69,9 @@ def web(tmp_path: Path) -> Iterator[Web]:
     clock = Clock()
     with mail_server(recorder) as port:
         site = published_site(tmp_path / "site", port, SECOND_DIGEST)
-        yield Web(site, create_app(site.config, secret=SECRET.encode(), now=clock, mailer=False), recorder, clock)
+        # No minimum fill time here: the clock stands still (test_web_pages.py tests that limit).
+        app = create_app(site.config, secret=SECRET.encode(), now=clock, mailer=False, min_fill=timedelta(0))
+        yield Web(site, app, recorder, clock)
 
 
 def local(url: str) -> str:
@@ -87,6 +89,13 @@ def confirm_link(msg: EmailMessage) -> str:
 
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def issued_of(html: str) -> str:
+    """The sign-up form's signed issue time."""
+    found = re.search(r'name="issued" value="([^"]+)"', html)
     assert found, html
     return found.group(1)
 

@@ -207,7 +207,8 @@ def _web(data: Any, site: SiteConfig) -> WebConfig:
     without [web] they fall back to the site's own URL."""
     s = Section(data, "web")
     result = WebConfig(
-        base_url=http_url(s, "base_url", ..., ("http", "https")) if "base_url" in s.data else site.base_url
+        base_url=http_url(s, "base_url", ..., ("http", "https")) if "base_url" in s.data else site.base_url,
+        min_fill_seconds=number_value(s, "min_fill_seconds", 3.0, 0, 600),
     )
     s.finish(WebConfig)
     parts = urlsplit(result.base_url)

@@ -159,6 +159,7 @@ class DigestConfig:
 @dataclass(frozen=True)
 class WebConfig:
     base_url: str = ""  # where unsubscribe and manage links point; load_config defaults it to site.base_url
+    min_fill_seconds: float = 3.0  # a sign-up form sent back sooner after it was served came from a program
 
     def warning(self) -> str | None:
         """What to tell whoever sends mail with links to this machine: they open nowhere else."""

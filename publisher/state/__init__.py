@@ -25,6 +25,7 @@ from .signups import Confirmations, QueuedConfirmation, Signups
 from .subscribers import Subscribers
 from .unsubscribe_queue import UnsubscribeQueue
 from .websub import WebSubPings
+from .webtags import WebTags
 
 __all__ = [
     "POST_FORMAT",
@@ -76,6 +77,7 @@ class State:
         self.locks = Locks(db)
         self.unsubscribes = UnsubscribeQueue(db, path if db.dialect is SQLITE else None)
         self.websub = WebSubPings(db)
+        self.web_tags = WebTags(db)
 
     @property
     def is_sqlite(self) -> bool:

@@ -24,6 +24,7 @@ TABLES: tuple[tuple[str, str | None], ...] = (
     ("mail_processed", None),
     ("confirmations", "id"),
     ("websub_pings", None),
+    ("web_tags", None),
 )
 _BATCH = 5000
 

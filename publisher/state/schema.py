@@ -333,6 +333,20 @@ SHARED: tuple[str, ...] = (
     """
     CREATE TABLE websub_pings (hub TEXT NOT NULL, topic TEXT NOT NULL, PRIMARY KEY (hub, topic));
     """,
+    # The web pages' view of the tags, kept at publish time (publisher/tagindex.py), and the language
+    # a reader signed up in. Forgetting the last publish makes the next one fill the new table.
+    """
+    CREATE TABLE web_tags (
+        slug TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        search TEXT NOT NULL,
+        position INTEGER NOT NULL UNIQUE,
+        posts INTEGER NOT NULL,
+        newest TEXT NOT NULL
+    );
+    ALTER TABLE subscribers ADD COLUMN language TEXT;
+    DELETE FROM meta WHERE key = 'last_publish';
+    """,
 )
 
 VERSION = len(SQLITE_HISTORY) + len(SHARED)

@@ -9,7 +9,7 @@ from datetime import datetime
 from ..model import Subscriber
 from .database import Database, Row
 
-_COLUMNS = "s.id, s.address, s.name, s.tags, s.status, s.created, s.confirmed"
+_COLUMNS = "s.id, s.address, s.name, s.tags, s.status, s.created, s.confirmed, s.language"
 
 
 def _subscriber(row: Row, tag_lists: dict[str, tuple[str, ...]] | None = None) -> Subscriber:
@@ -28,6 +28,7 @@ def _subscriber(row: Row, tag_lists: dict[str, tuple[str, ...]] | None = None) -
         status=row["status"],
         created=datetime.fromisoformat(row["created"]),
         confirmed=datetime.fromisoformat(row["confirmed"]) if row["confirmed"] else None,
+        language=row["language"],
     )
 
 
@@ -119,3 +120,11 @@ class Subscribers:
             "SELECT digest FROM subscriber_digests WHERE subscriber = ?", (subscriber_id,)
         )
         return digest
+
+    def set_language(self, subscriber_id: int, language: str) -> None:
+        """The language a reader signed up in: their confirmation e-mail and digests speak it."""
+        self.db.execute("UPDATE subscribers SET language = ? WHERE id = ?", (language, subscriber_id))
+
+    def language(self, subscriber_id: int) -> str | None:
+        language: str | None = self.db.value("SELECT language FROM subscribers WHERE id = ?", (subscriber_id,))
+        return language
