@@ -13,9 +13,7 @@ the site's.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,15 +23,13 @@ from typing import Any
 import babel.dates
 import babel.lists
 import jinja2
-from flask import Blueprint, Response, abort, current_app, g, request, send_from_directory, url_for
+from flask import Blueprint, Response, abort, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from . import i18n
 from .clock import Clock
 from .config import LAST_DAY, Config, DigestConfig
-from .errors import PublisherError, RateLimited, SubscriberError
-from .feedspec import tag_spec
-from .formats import FORMATS, FeedFormat
+from .errors import PublisherError
 from .formguard import HONEYPOT, ISSUED, automated, issue_stamp
 from .i18n import _
 from .model import Subscriber, SubscriberStatus, Tag
@@ -49,7 +45,6 @@ from .signup import (
 from .slots import slots_between
 from .state import State, open_state
 from .subscribers import MANAGE, UNSUBSCRIBE, missing_tags, subscriber_for_token, tag_slugs, unsubscribe
-from .tagindex import TagSummary
 from .tokens import CSRF, sign, signed
 
 log = logging.getLogger("publisher")
@@ -58,10 +53,7 @@ BLUEPRINT = "pages"
 CSRF_COOKIE = "publisher_csrf"
 CSRF_FIELD = "csrf"
 ONE_CLICK = "One-Click"  # RFC 8058: the body is List-Unsubscribe=One-Click
-FEED_MAX_AGE = 300
 STYLE = "web.css"
-PER_PAGE = 48  # tags on a page of the front page
-MAX_QUERY = 100
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none';"
@@ -70,8 +62,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",  # page URLs carry tokens
     "X-Content-Type-Options": "nosniff",
 }
-STATUS = {SubscriberError: 400, RateLimited: 429}
-_ARCHIVE_PAGE = re.compile(r"[1-9][0-9]*(\.[a-z.]+)")
 
 
 @dataclass(frozen=True)
@@ -84,23 +74,6 @@ class Site:
     env: jinja2.Environment
     poke: Callable[[], None]  # something was queued (a confirmation) or recorded (an unsubscribe): the mailer's turn
     min_fill: timedelta  # the least time a person takes to fill in the sign-up form
-
-
-@dataclass(frozen=True)
-class Feed:
-    """A feed link as a page shows it."""
-
-    label: str  # "Atom"
-    type: str  # its media type
-    path: str  # under the feeds folder
-
-
-@dataclass(frozen=True)
-class TagRow:
-    """A tag as the pages list it: its summary and its feeds."""
-
-    tag: TagSummary
-    feeds: tuple[Feed, ...]
 
 
 def _site() -> Site:
@@ -116,17 +89,6 @@ def _sentence(text: str) -> str:
 def _url(endpoint: str, **values: Any) -> str:
     """``url_for`` for the templates, which name pages without the blueprint ("index", "manage")."""
     return url_for(f"{BLUEPRINT}.{endpoint}", **values)
-
-
-def _feeds(config: Config, folder_of: Callable[[str], str], wanted: bool) -> tuple[Feed, ...]:
-    if not wanted:
-        return ()
-    return tuple(Feed(FORMATS[fmt].label, FORMATS[fmt].media_type, folder_of(fmt)) for fmt in config.feeds.formats)
-
-
-def _row(config: Config, tag: TagSummary) -> TagRow:
-    spec = tag_spec(config, Tag(tag.name, tag.slug))
-    return TagRow(tag, _feeds(config, spec.path, config.feeds.tags))
 
 
 def _known_tags(db: State) -> list[Tag]:
@@ -261,75 +223,6 @@ def security_headers(response: Response) -> Response:
             CSRF_COOKIE, g.new_cookie, httponly=True, samesite="Lax", secure=request.is_secure, path="/"
         )
     return response
-
-
-def publisher_error(exc: PublisherError) -> Response:
-    """A reader's mistake as a page that says what was wrong; a set-up mistake is logged, never shown."""
-    status = next((STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS), 500)
-    if status == 500:
-        current_app.logger.error("publisher: %s", exc)
-        return _message(_("Something went wrong"), _("The server is not set up correctly; try again later."), 500)
-    return _message(_("That did not work"), _sentence(str(exc)), status, links={_("Front page"): _url("index")})
-
-
-def _http_words(code: int) -> tuple[str, str]:
-    words = {
-        400: (_("That did not work"), _("The request was not what this page expects.")),
-        404: (_("Page not found"), _("There is no page at this address. The front page lists every tag.")),
-        405: (_("That did not work"), _("This page does not take that kind of request.")),
-        413: (_("That did not work"), _("That was more than this page accepts.")),
-    }
-    return words.get(code, (_("Something went wrong"), _("An unexpected error happened on our side; try again later.")))
-
-
-def http_error(exc: HTTPException) -> Response:
-    code = exc.code or 500
-    title, text = _http_words(code)
-    if exc.description != type(exc).description:  # our own words (abort with a text)
-        text = exc.description or text
-    return _message(title, text, code, links={_("Front page"): _url("index")})
-
-
-def crash(exc: Exception) -> Response:
-    current_app.logger.exception("unexpected error")
-    return _message(_("Something went wrong"), _("An unexpected error happened on our side; try again later."), 500)
-
-
-def _page_number() -> int:
-    number = request.args.get("page", "1")
-    if not number.isdigit() or not 1 <= int(number) <= 100_000:
-        abort(404)
-    return int(number)
-
-
-def index() -> Response:
-    config = _site().config
-    query = request.args.get("q", "").strip()[:MAX_QUERY]
-    number = _page_number()
-    with _store() as db:
-        total, tags = db.web_tags.page(query, (number - 1) * PER_PAGE, PER_PAGE)
-    if number > 1 and not tags:
-        abort(404)
-    site_feeds = _feeds(config, lambda fmt: FORMATS[fmt].file_name, config.feeds.site)
-    return _page(
-        "web-index.html.j2",
-        tags=tags,
-        tag_url=_url("tag_page", slug="-")[:-1],  # + a slug (ASCII, URL-safe): not one url_for per tag
-        total=total,
-        query=query,
-        page=number,
-        pages=max(1, -(-total // PER_PAGE)),
-        site_feeds=site_feeds,
-        **_form_context(),
-    )
-
-
-def tag_page(slug: str) -> Response:
-    with _store() as db:
-        tag = db.web_tags.one(slug)
-    if tag is None:
-        abort(404)
-    return _page("web-tag.html.j2", row=_row(_site().config, tag), zone=_site().config.site.tz, **_form_context())
 
 
 def subscribe() -> Response:
@@ -474,48 +367,11 @@ def manage() -> Response:
     )
 
 
-def _feed_format(config: Config, name: str) -> FeedFormat | None:
-    """The configured format of a feed file's path: a subscription document or an archive page."""
-    folder, _, file = name.rpartition("/")
-    page = _ARCHIVE_PAGE.fullmatch(file) if folder == "archive" or folder.endswith("/archive") else None
-    for fmt in config.feeds.formats:
-        kind = FORMATS[fmt]
-        if kind.file_name == file or (page and kind.archive_suffix and page.group(1) == kind.archive_suffix):
-            return kind
-    return None
-
-
-def feed(name: str) -> Response:
-    config = _site().config
-    kind = _feed_format(config, name)
-    if kind is None:
-        abort(404)
-    response = send_from_directory(
-        config.feeds.folder, name, mimetype=kind.media_type, conditional=True, etag=True, max_age=FEED_MAX_AGE
-    )
-    response.headers["Content-Type"] = f"{kind.media_type}; charset=utf-8"
-    return response
-
-
-def stylesheet(env: jinja2.Environment) -> tuple[bytes, str]:
-    """The pages' CSS (a site's templates/web.css first) and a short hash of it for its URL."""
-    assert env.loader is not None
-    text, _name, _uptodate = env.loader.get_source(env, STYLE)
-    data = text.encode()
-    return data, hashlib.sha256(data).hexdigest()[:12]
-
-
-def style() -> Response:
-    data, version = current_app.extensions["publisher.style"]
-    response = Response(data, mimetype="text/css")
-    response.headers["Cache-Control"] = (
-        "public, max-age=31536000, immutable" if request.args.get("v") == version else "no-cache"
-    )
-    return response
-
-
 def blueprint(feeds_path: str) -> Blueprint:
     """The pages, with the feeds served under ``feeds_path`` ([feeds] url_path)."""
+    from .browse import feed, index, style, tag_page  # these use this module's helpers
+    from .errorpages import crash, http_error, publisher_error
+
     pages = Blueprint(BLUEPRINT, __name__)
     pages.before_app_request(choose_language)
     pages.teardown_app_request(forget_language)

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .browse import stylesheet
 from .clock import Clock
 from .config import CONFIG_NAME, LOOPBACK_HOSTS, Config, load_config
 from .errors import Busy, ConfigError, PublisherError
@@ -31,7 +32,7 @@ from .state import open_state
 from .templating import template_environment
 from .tokens import secret_from_env
 from .unsubscribes import apply_unsubscribes
-from .views import Site, blueprint, stylesheet
+from .views import Site, blueprint
 
 CONFIG_ENV = "PUBLISHER_CONFIG"
 PROXIES_ENV = "PUBLISHER_PROXIES"

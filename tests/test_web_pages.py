@@ -14,12 +14,12 @@ from pathlib import Path
 import lxml.html
 import pytest
 
+from publisher.browse import PER_PAGE
 from publisher.publish import publish
 from publisher.state import open_state
 from publisher.subscribers import MANAGE
 from publisher.tagindex import human_key
 from publisher.tokens import make_token
-from publisher.views import PER_PAGE
 
 from .conftest import NOW
 from .digest_helpers import SECRET, secret, subscribe
