@@ -1,7 +1,7 @@
 """Posts -> the feed files of a publish: which feeds there are, which of their files changed,
 and writing those (and only those) atomically.
 
-A feed's digest covers everything that goes into its bytes (feed settings and each
+A feed's fingerprint covers everything that goes into its bytes (feed settings and each
 entry), so a publish with nothing changed renders nothing and writes nothing. Each
 post's entry is rendered once per format and joined into every feed that lists it: a
 post sits in the site feed and in each of its tags' feeds.
@@ -104,12 +104,12 @@ def equal_updated_warnings(plan: Plan) -> list[str]:
 
 @dataclass(frozen=True)
 class FeedJob:
-    """One feed file to render: which feed, which format, its posts and the digest of its inputs."""
+    """One feed file to render: which feed, which format, its posts and the fingerprint of its inputs."""
 
     spec: FeedSpec
     fmt: str
     posts: tuple[Post, ...]
-    digest: str
+    fingerprint: str
 
 
 @dataclass
@@ -145,12 +145,12 @@ def update_feeds(
                 continue  # a format without archive pages
             rel = spec.path(fmt)
             wanted.add(rel)
-            digest = fingerprint(inputs_of_feed, fmt)
+            feed_fingerprint = fingerprint(inputs_of_feed, fmt)
             known = records.get(rel)
-            if not force and known and known.digest == digest and same_stat(out / rel, known):
+            if not force and known and known.fingerprint == feed_fingerprint and same_stat(out / rel, known):
                 changes.unchanged += 1
             else:
-                jobs.append(FeedJob(spec, fmt, tuple(feed_posts), digest))
+                jobs.append(FeedJob(spec, fmt, tuple(feed_posts), feed_fingerprint))
     # Every new feed is written to a temp file first and renamed once all are written:
     # a feed that cannot be written leaves the old feeds, and the ledger, as they were.
     renames: list[tuple[Path, Path]] = []
@@ -213,7 +213,7 @@ def _write_feeds(
         target = config.feeds.folder / job.spec.path(job.fmt)
         tmp = write_temporary(target, data) if read_or_none(target) != data else None
         stat = (tmp or target).stat()  # a rename keeps the time and size
-        yield job, tmp, FeedRecord(job.digest, stat.st_mtime_ns, stat.st_size)
+        yield job, tmp, FeedRecord(job.fingerprint, stat.st_mtime_ns, stat.st_size)
         if progress and (number % 50 == 0 or number == len(jobs)):
             progress("writing feeds", number, len(jobs))
 

@@ -1,6 +1,6 @@
 """scan -> diff against the ledger -> render the feeds whose inputs changed -> write atomically.
 
-A feed's digest covers everything that goes into its bytes (feed settings and
+A feed's fingerprint covers everything that goes into its bytes (feed settings and
 each entry), so a publish with nothing changed renders nothing and writes
 nothing, and the same content always gives byte-identical files.
 """

@@ -11,9 +11,9 @@ from .database import Database
 
 @dataclass(frozen=True)
 class FeedRecord:
-    """A feed file we wrote: the digest of its inputs and the stat of the bytes on disk."""
+    """A feed file we wrote: the fingerprint of its inputs (the column keeps its old name, digest) and the stat of the bytes on disk."""
 
-    digest: str
+    fingerprint: str
     mtime_ns: int
     size: int
 
@@ -32,7 +32,7 @@ class FeedLedger:
         self.db.execute(
             "INSERT INTO feeds (path, digest, mtime_ns, size) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
             " SET digest = excluded.digest, mtime_ns = excluded.mtime_ns, size = excluded.size",
-            (path, record.digest, record.mtime_ns, record.size),
+            (path, record.fingerprint, record.mtime_ns, record.size),
         )
 
     def forget(self, path: str) -> None:
