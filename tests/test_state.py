@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from publisher.errors import StateError
 from publisher.state import open_state
 from publisher.state.schema import SQLITE_HISTORY as MIGRATIONS
 from publisher.state.schema import VERSION
+from publisher.unsubscribes import apply_unsubscribes, record_unsubscribe
 
 from .conftest import Site
 
@@ -154,6 +156,27 @@ def test_a_backup_is_a_private_working_copy_and_never_overwrites(
         assert store.problems() == []
     assert run(["--site", str(site.root), "db", "backup", str(copy)]) == 1
     assert capsys.readouterr().err == f"publisher: {copy} already exists; expected the name of a new file\n"
+
+
+def test_a_backup_keeps_the_unsubscribes_still_waiting_in_their_journal(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = _site_with_a_subscriber(site)
+    with open_state(state) as store:  # as while a publish held the state file: only the journal has it
+        reader = store.subscribers.all()[0]
+        record_unsubscribe(store, reader, (reader.confirmed or reader.created) + timedelta(minutes=1))
+    copy = tmp_path / "state-copy.db"
+    assert run(["--site", str(site.root), "db", "backup", str(copy)]) == 0
+    journal = tmp_path / "state-copy-unsubscribes.db"
+    assert capsys.readouterr().out.endswith(f"backed up {state} to {copy} and {journal}\n")
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+    with open_state(copy) as restored:  # the pair, restored, still applies the reader's unsubscribe
+        assert apply_unsubscribes(restored) == 1
+        assert [s.status for s in restored.subscribers.all()] == ["unsubscribed"]
+    copy.unlink()
+    assert run(["--site", str(site.root), "db", "backup", str(copy)]) == 1
+    assert capsys.readouterr().err == f"publisher: {journal} already exists; expected the name of a new file\n"
+    assert not copy.exists()
 
 
 def test_the_state_folder_and_files_are_private_to_their_owner(site: Site) -> None:

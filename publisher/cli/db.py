@@ -36,11 +36,9 @@ def db_check(obj: Context) -> None:
 @pass_context
 def db_backup(obj: Context, target: Path) -> None:
     """Copy the SQLite state file to PATH (a new file), safely while other commands use it."""
-    if target.exists():
-        raise StateError(f"{target} already exists; expected the name of a new file")
     with open_state(obj.config().state) as store:
-        store.backup(target)
-    click.echo(f"backed up {store.label} to {target}")
+        written = store.backup(target)
+    click.echo(f"backed up {store.label} to {' and '.join(map(str, written))}")
 
 
 @db_group.command("reset")

@@ -103,13 +103,20 @@ class State:
 
         return postgres_problems(self.db)
 
-    def backup(self, target: Path) -> None:
-        """A consistent copy of the SQLite file, taken while others may use it."""
+    def backup(self, target: Path) -> list[Path]:
+        """A consistent copy of the SQLite file, taken while others may use it, and of the unsubscribe
+        journal beside it (unsubscribes not yet applied live only there); returns the files written."""
         if not self.is_sqlite:
             raise StateError(f"'publisher db backup' copies a SQLite state file; back up {self.label} with pg_dump")
         from .sqlite import backup
+        from .unsubscribe_queue import journal_path
 
+        for path in (target, journal_path(target)):
+            if path.exists():
+                raise StateError(f"{path} already exists; expected the name of a new file")
         backup(self.db, target)
+        journal = self.unsubscribes.back_up_beside(target)
+        return [target] if journal is None else [target, journal]
 
     def close(self) -> None:
         self.db.close()

@@ -91,6 +91,18 @@ class UnsubscribeQueue:
             QueuedUnsubscribe(r["id"], r["subscriber"], r["address"], datetime.fromisoformat(r["at"])) for r in rows
         ]
 
+    def back_up_beside(self, target: Path) -> Path | None:
+        """Copy the SQLite journal beside a state backup at ``target``, so that restoring the pair loses no
+        unsubscribe; returns the copy, or None when there is no journal (or the queue is a table of ``db``)."""
+        if self._state_file is None or not journal_path(self._state_file).exists():
+            return None
+        from .sqlite import backup
+
+        copy = journal_path(target)
+        with self._connect() as db:
+            backup(db, copy)
+        return copy
+
     def forget_through(self, last: int) -> None:
         with self._connect() as db:
             db.execute("DELETE FROM unsubscribes WHERE id <= ?", (last,))
