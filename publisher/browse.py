@@ -19,12 +19,16 @@ from .config import Config
 from .feedspec import tag_spec
 from .formats import FORMATS, FeedFormat
 from .model import Tag
+from .opml import FILE_NAME as OPML_FILE
+from .opml import MEDIA_TYPE as OPML_TYPE
+from .opml import opml
 from .tagindex import TagSummary
 from .views import STYLE, _form_context, _page, _site, _store, _url
 
 FEED_MAX_AGE = 300
 PER_PAGE = 48  # tags on a page of the front page
 MAX_QUERY = 100
+MAX_OPML_TAGS = 1000  # tags one OPML request may ask for
 _ARCHIVE_PAGE = re.compile(r"[1-9][0-9]*(\.[a-z.]+)")
 
 
@@ -81,6 +85,7 @@ def index() -> Response:
         page=number,
         pages=max(1, -(-total // PER_PAGE)),
         site_feeds=site_feeds,
+        opml=config.feeds.opml and config.feeds.tags,
         **_form_context(),
     )
 
@@ -107,12 +112,32 @@ def _feed_format(config: Config, name: str) -> FeedFormat | None:
 def feed(name: str) -> Response:
     config = _site().config
     kind = _feed_format(config, name)
-    if kind is None:
+    media_type = OPML_TYPE if name == OPML_FILE and config.feeds.opml else kind and kind.media_type
+    if not media_type:
         abort(404)
     response = send_from_directory(
-        config.feeds.folder, name, mimetype=kind.media_type, conditional=True, etag=True, max_age=FEED_MAX_AGE
+        config.feeds.folder, name, mimetype=media_type, conditional=True, etag=True, max_age=FEED_MAX_AGE
     )
-    response.headers["Content-Type"] = f"{kind.media_type}; charset=utf-8"
+    response.headers["Content-Type"] = f"{media_type}; charset=utf-8"
+    return response
+
+
+def chosen_opml() -> Response:
+    """An OPML of the tag feeds a reader ticked (?tag=slug, repeated): the same builder as the
+    site's feeds.opml. Unknown slugs are left out; none known is a 404."""
+    config = _site().config
+    if not (config.feeds.opml and config.feeds.tags):
+        abort(404)
+    slugs = list(dict.fromkeys(request.args.getlist("tag")))[:MAX_OPML_TAGS]
+    with _store() as db:
+        found = [tag for tag in map(db.web_tags.one, slugs) if tag is not None]
+    if not found:
+        abort(404)
+    title = f"{config.site.title}: {', '.join(t.name for t in found)}"
+    data = opml(config, title, (tag_spec(config, Tag(t.name, t.slug)) for t in found))
+    response = Response(data, mimetype=OPML_TYPE)
+    response.headers["Content-Type"] = f"{OPML_TYPE}; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{OPML_FILE}"'
     return response
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -175,7 +176,7 @@ def update_feeds(
         _remove_feed(out, rel)
         store.feeds.forget(rel)
         changes.removed.append(rel)
-    for rel in _strays(out, wanted):
+    for rel in _strays(out, wanted, _marks(config)):
         _remove_feed(out, rel)
         changes.removed.append(rel)
     return changes
@@ -226,10 +227,14 @@ def same_stat(path: Path, record: FeedRecord) -> bool:
     return (stat.st_mtime_ns, stat.st_size) == (record.mtime_ns, record.size)
 
 
-_OURS = b"<generator>publisher</generator>"  # in the head of every XML feed publisher writes
+def _marks(config: Config) -> tuple[bytes, ...]:
+    """What only a feed file publisher wrote for this site holds: an XML feed's generator, and
+    (JSON Feed has no generator) a JSON Feed's feed_url under this site's feeds URL."""
+    feeds_url = json.dumps(config.site.url(config.feeds.url_path), ensure_ascii=False)[:-1]  # no closing quote
+    return b"<generator>publisher</generator>", f'"feed_url": {feeds_url}'.encode()
 
 
-def _strays(out: Path, keep: set[str]) -> list[str]:
+def _strays(out: Path, keep: set[str], marks: tuple[bytes, ...]) -> list[str]:
     """Feed files publisher wrote that no feed of this publish owns: left by a publish that
     stopped before recording them (a crash), with the temp files of one. Files that only
     look like feeds (a user's own) are left alone."""
@@ -237,17 +242,22 @@ def _strays(out: Path, keep: set[str]) -> list[str]:
     for folder in ("", "tags/*/", "authors/*/"):
         for fmt in FORMATS.values():
             found += [p for p in out.glob(f"{folder}.{fmt.file_name}.*.tmp") if p.is_file()]
-            found += [p for p in out.glob(f"{folder}{fmt.file_name}") if _stray(out, p, keep)]
+            found += [p for p in out.glob(f"{folder}{fmt.file_name}") if _stray(out, p, keep, marks)]
         found += [p for p in out.glob(f"{folder}archive/.*.tmp") if p.is_file()]
-        found += [p for p in out.glob(f"{folder}archive/*") if _ARCHIVE_PAGE.fullmatch(p.name) and _stray(out, p, keep)]
+        found += [
+            p for p in out.glob(f"{folder}archive/*") if _ARCHIVE_PAGE.fullmatch(p.name) and _stray(out, p, keep, marks)
+        ]
     return sorted(p.relative_to(out).as_posix() for p in found)
 
 
 _ARCHIVE_PAGE = re.compile(r"[1-9][0-9]*\.[a-z.]+")
 
 
-def _stray(out: Path, path: Path, keep: set[str]) -> bool:
-    return path.relative_to(out).as_posix() not in keep and path.is_file() and _OURS in (read_or_none(path) or b"")
+def _stray(out: Path, path: Path, keep: set[str], marks: tuple[bytes, ...]) -> bool:
+    if path.relative_to(out).as_posix() in keep or not path.is_file():
+        return False
+    data = read_or_none(path) or b""
+    return any(mark in data for mark in marks)
 
 
 def _remove_feed(out: Path, rel: str) -> None:

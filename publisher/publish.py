@@ -22,6 +22,8 @@ from .config import Config, TagsConfig
 from .errors import ConfigError, ContentError, ContentProblem, quote_path
 from .feeds import equal_updated_warnings, fingerprint, plan_feeds, same_stat, update_feeds
 from .model import Post, Tag, name_slug, slugify
+from .opml import FILE_NAME as OPML_FILE
+from .opml import update_opml
 from .reading import Progress, read_changed
 from .sources import SourceFile, content_files, display_path
 from .state import POST_FORMAT, CachedFile, FeedRecord, State, open_state
@@ -300,8 +302,12 @@ def _publish(
         live_ids = [p.id for p in live]
         del live  # posts in no feed (and their HTML) need not outlive the plan
         report.warnings += moved + equal_updated_warnings(plan)
+        opml_record = records.pop(OPML_FILE, None)  # not a feed: update_feeds would remove it
         changes = update_feeds(config, store, plan, records, feed_key, force=force, progress=progress)
         report.written, report.unchanged, report.removed = changes.written, changes.unchanged, changes.removed
+        opml = update_opml(config, store, (spec for spec, _posts in plan), opml_record)
+        report.written += opml.written
+        report.removed += opml.removed
         if record:
             store.websub.queue((hub, topic) for hub in config.websub.hubs for topic in changes.topics)
             numbered = store.published.ids()

@@ -369,7 +369,7 @@ def manage() -> Response:
 
 def blueprint(feeds_path: str) -> Blueprint:
     """The pages, with the feeds served under ``feeds_path`` ([feeds] url_path)."""
-    from .browse import feed, index, style, tag_page  # these use this module's helpers
+    from .browse import chosen_opml, feed, index, style, tag_page  # these use this module's helpers
     from .errorpages import crash, http_error, publisher_error
 
     pages = Blueprint(BLUEPRINT, __name__)
@@ -382,6 +382,7 @@ def blueprint(feeds_path: str) -> Blueprint:
     pages.add_url_rule("/", view_func=index, methods=["GET"])
     pages.add_url_rule("/tags/<slug>", view_func=tag_page, methods=["GET"])
     pages.add_url_rule("/style.css", view_func=style, methods=["GET"])
+    pages.add_url_rule("/feeds.opml", view_func=chosen_opml, methods=["GET"])
     pages.add_url_rule("/subscribe", view_func=subscribe, methods=["POST"])
     pages.add_url_rule("/confirm", view_func=confirm, methods=["GET", "POST"])
     pages.add_url_rule("/unsubscribe", view_func=unsubscribe_route, methods=["GET", "POST"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 from publisher.feeds import plan_feeds
@@ -92,3 +93,23 @@ def test_the_web_app_serves_json_feeds_with_their_type_and_304(tmp_path: Path) -
     assert 'type="application/feed+json"' in index and "JSON Feed" in index
     off = create_app(Site(tmp_path / "site", BASE_CONFIG).config, secret=b"s" * 32, now=lambda: NOW, mailer=False)
     assert off.test_client().get("/feeds/tags/att/feed.json").status_code == 404  # not a configured format
+
+
+def test_a_json_feed_publisher_wrote_but_did_not_record_is_swept_and_a_users_own_is_kept(tmp_path: Path) -> None:
+    site = _site(tmp_path / "site")
+    publish(site.config, NOW)
+    shutil.rmtree(site.root / ".publisher")  # the ledger lost: nothing records the JSON Feeds any more
+    (site.feeds / "tags/own").mkdir()
+    own = site.feeds / "tags/own/feed.json"
+    own.write_text('{"version": "https://jsonfeed.org/version/1.1", "feed_url": "https://elsewhere.example/f.json"}')
+    (site.root / "config.toml").write_text(BASE_CONFIG, encoding="utf-8")  # json no longer a format
+    removed = publish(site.config, NOW).removed
+    assert sorted(removed) == [
+        "authors/ann/feed.json",
+        "authors/bob/feed.json",
+        "authors/default-author/feed.json",
+        "feed.json",
+        "tags/att/feed.json",
+        "tags/libya/feed.json",
+    ]
+    assert sorted(p.relative_to(site.feeds).as_posix() for p in site.feeds.rglob("*.json")) == ["tags/own/feed.json"]

@@ -9,6 +9,7 @@ page, so the pages' Content-Security-Policy is bypassed for the test's script on
 from __future__ import annotations
 
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +163,22 @@ def test_the_whole_flow_works_with_the_keyboard_alone(web: Web, browser: Browser
         page.keyboard.press("Enter")
         expect(page.locator("h1")).to_have_text("You are unsubscribed")
         assert _status(web, "keys@example.org")[0] == "unsubscribed"
+
+
+def test_a_reader_ticks_tags_and_downloads_their_opml_with_the_keyboard_alone(web: Web, browser: Browser) -> None:
+    with http_server(web.app) as local:
+        page = browser.new_page(accept_downloads=True)
+        page.goto(local)
+        for tag in ("ATT", "UNPoA"):
+            _tab_to(page, f"Add “{tag}” to the OPML file")
+            page.keyboard.press("Space")
+        _tab_to(page, "Download an OPML file of the ticked tags")
+        with page.expect_download() as download:
+            page.keyboard.press("Enter")
+        data = Path(download.value.path()).read_bytes()
+    root = ET.fromstring(data)
+    feeds = "https://news.example.org/blog/feeds/tags/"
+    assert [o.get("xmlUrl") for o in root.iterfind("body/outline")] == [
+        f"{feeds}att/atom.xml",
+        f"{feeds}unpoa/atom.xml",
+    ]

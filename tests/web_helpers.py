@@ -19,12 +19,13 @@ import pytest
 from flask import Flask
 
 from publisher.delivery import DeliveryReport
+from publisher.publish import publish
 from publisher.signup import send_confirmations
 from publisher.state import open_state
 from publisher.web import create_app
 
 from .conftest import NOW, Site
-from .digest_helpers import SECRET, published_site
+from .digest_helpers import SECRET, make_site
 from .mailserver import Recorder, mail_server
 
 BASE = "https://news.example.org/blog/"  # [web] base_url: the site's own base_url
@@ -68,7 +69,10 @@ def web(tmp_path: Path) -> Iterator[Web]:
     recorder = Recorder()
     clock = Clock()
     with mail_server(recorder) as port:
-        site = published_site(tmp_path / "site", port, SECOND_DIGEST)
+        site = make_site(tmp_path / "site", port, SECOND_DIGEST)
+        config = site.root / "config.toml"  # with the front page's OPML form
+        config.write_text(config.read_text(encoding="utf-8").replace("[feeds]\n", "[feeds]\nopml = true\n", 1))
+        publish(site.config, NOW)
         # No minimum fill time here: the clock stands still (test_web_pages.py tests that limit).
         app = create_app(site.config, secret=SECRET.encode(), now=clock, mailer=False, min_fill=timedelta(0))
         yield Web(site, app, recorder, clock)

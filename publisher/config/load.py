@@ -116,6 +116,7 @@ def _feeds(root: Path, data: Any) -> FeedsConfig:
         tags=s.get("tags", bool, True),
         authors=s.get("authors", bool, False),
         archives=s.get("archives", bool, False),
+        opml=s.get("opml", bool, False),
     )
     s.finish(FeedsConfig)
     return result

@@ -102,6 +102,7 @@ class FeedsConfig:
     tags: bool
     authors: bool
     archives: bool = False  # RFC 5005 archive pages holding every post older than the newest max_items
+    opml: bool = False  # feeds.opml: every tag (and author) feed, for a reader to import at once
 
 
 @dataclass(frozen=True)
