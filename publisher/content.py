@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import mimetypes
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from .config import Config
+from .config.values import LANGUAGE_TAG
 from .errors import ContentProblem
 from .frontmatter import BadPost, split_front_matter
 from .markdown import render_markdown
-from .model import Author, Post, Tag, slugify
-from .sanitize import cap_quote_markers, clean_text, plain_text, sanitize_html, summarize
+from .model import Author, Enclosure, Post, Tag, slugify
+from .sanitize import cap_quote_markers, clean_text, join_url, plain_text, sanitize_html, summarize
 from .sources import display_path
 
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-")
@@ -174,6 +176,66 @@ def _draft(fields: _Fields) -> bool:
     return isinstance(status, str) and status.strip().lower() in ("draft", "hidden")
 
 
+_MEDIA_TYPE = re.compile(r"[a-z]+/[a-z0-9][a-z0-9.+-]*", re.I)
+_SHORTHANDS = ("audio", "video")  # Hugo's and Jekyll themes' front matter for one media file
+_TYPES = mimetypes.MimeTypes()  # Python's own table only: the system's files differ between machines
+
+
+def _url(fields: _Fields, key: str, value: Any, base: str) -> str:
+    """A URL from the front matter, absolute against the post's permalink as its links are."""
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+        raise fields.fail(key, f"{key}: expected a URL or a path relative to the post, got {value!r}")
+    return join_url(base, clean_text(value.strip()))
+
+
+def _image(fields: _Fields, base: str) -> str:
+    found = fields.first("image")
+    if found is None:
+        return ""
+    value = found[1]
+    if isinstance(value, dict):  # jekyll-seo-tag's image: {path: ..., alt: ...}
+        value = value.get("path") or value.get("url")
+    return _url(fields, "image", value, base)
+
+
+def _enclosure(fields: _Fields, key: str, value: Any, base: str) -> Enclosure:
+    """One {url, type, length} table, or (audio:, video:) a bare URL whose type its name tells."""
+    table = value if isinstance(value, dict) else {"url": value}
+    if not isinstance(value, dict) and key == "enclosures":
+        raise fields.fail(key, f"{key}: expected a list of tables with url, type and length, got {value!r}")
+    if set(table) - {"url", "type", "length"} or "url" not in table:
+        raise fields.fail(key, f"{key}: expected a table with url, type and length, got {value!r}")
+    url = _url(fields, key, table["url"], base)
+    kind = table.get("type") or _TYPES.guess_type(url.partition("?")[0])[0]
+    if not isinstance(kind, str) or not _MEDIA_TYPE.fullmatch(kind):
+        raise fields.fail(key, f"{key}: {url}: expected a type such as 'audio/mpeg', got {table.get('type')!r}")
+    length = table.get("length")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 0):
+        raise fields.fail(key, f"{key}: {url}: expected the length in bytes as a whole number, got {length!r}")
+    return Enclosure(url, kind.lower(), length)
+
+
+def _enclosures(fields: _Fields, base: str, config: Config, notes: list[str]) -> tuple[Enclosure, ...]:
+    found = []
+    for key in ("enclosures", *_SHORTHANDS):
+        value = fields.meta.get(key)
+        if value not in (None, "", []):
+            found += [_enclosure(fields, key, v, base) for v in (value if isinstance(value, list) else [value])]
+    unique = tuple(dict.fromkeys(found))
+    if len(unique) > 1 and "rss" in config.feeds.formats:
+        notes.append(f"{len(unique)} enclosures; RSS carries one per item: its feeds list only {unique[0].url}")
+    return unique
+
+
+def _lang(fields: _Fields) -> str:
+    found = fields.first("lang", "language")
+    if found is None:
+        return ""
+    if not isinstance(found[1], str) or not LANGUAGE_TAG.fullmatch(found[1].strip()):
+        raise fields.fail(found[0], f"{found[0]}: expected a language tag such as 'fr' or 'pt-BR', got {found[1]!r}")
+    return found[1].strip()
+
+
 def parse_post(text: str, source: str, config: Config, notes: list[str] | None = None) -> Post:
     """One post file's text -> a Post; raises BadPost naming the line when it can.
 
@@ -224,6 +286,9 @@ def parse_post(text: str, source: str, config: Config, notes: list[str] | None =
         source=source,
         draft=_draft(fields),
         revision=hashlib.sha256(text.encode()).hexdigest()[:20],
+        image=_image(fields, url),
+        enclosures=_enclosures(fields, url, config, said),
+        lang=_lang(fields),
     )
     if notes is not None:
         notes += (f"{display_path(config, source)}: {note}" for note in said)

@@ -210,7 +210,8 @@ def _write_feeds(
             if not uses[post.id]:
                 del entries[post.id]
         newest = max(post.updated for post in job.posts)
-        data = FORMATS[job.fmt].document(config, document(config, job.spec, job.fmt, newest), feed_entries)
+        head = document(config, job.spec, job.fmt, newest, media=any(p.image for p in job.posts))
+        data = FORMATS[job.fmt].document(config, head, feed_entries)
         target = config.feeds.folder / job.spec.path(job.fmt)
         tmp = write_temporary(target, data) if read_or_none(target) != data else None
         stat = (tmp or target).stat()  # a rename keeps the time and size

@@ -48,15 +48,16 @@ def feed_url(config: Config, spec: FeedSpec, fmt: str, page: int | None = None) 
     return config.site.url(config.feeds.url_path + path)
 
 
-def document(config: Config, spec: FeedSpec, fmt: str, newest: datetime) -> Document:
+def document(config: Config, spec: FeedSpec, fmt: str, newest: datetime, media: bool = False) -> Document:
     """What the feed's document says besides its entries: RFC 5005 links between the
-    subscription document and its archive pages. Every page has the subscription's Atom id."""
+    subscription document and its archive pages. Every page has the subscription's Atom id.
+    ``media``: an entry has an image, written with Media RSS."""
     links = [] if spec.page else [("hub", hub) for hub in config.websub.hubs]  # archive pages do not change
     if spec.page:
         links.append(("current", feed_url(config, spec, fmt, 0)))
     if spec.prev_page:
         links.append(("prev-archive", feed_url(config, spec, fmt, spec.prev_page)))
-    if spec.next_page:
+    if spec.page:  # the newest page's next is the subscription document (0): no archive page is a dead end
         links.append(("next-archive", feed_url(config, spec, fmt, spec.next_page)))
     return Document(
         spec.title,
@@ -68,6 +69,7 @@ def document(config: Config, spec: FeedSpec, fmt: str, newest: datetime) -> Docu
         newest,
         tuple(links),
         archive=bool(spec.page),
+        media=media,
     )
 
 

@@ -81,6 +81,17 @@ class Tag:
         return self.pinned or name_slug(self.name)
 
 
+@dataclass(frozen=True)
+class Enclosure:
+    """A media file a post carries (a podcast's episode, say): feeds list it for readers to fetch.
+
+    ``length`` in bytes, None when the post does not say (RSS then writes 0, as it advises)."""
+
+    url: str
+    type: str
+    length: int | None = None
+
+
 @dataclass(frozen=True, slots=True)  # slots: a large site holds 10,000s of them
 class Post:
     """One publishable post, fully resolved: absolute URLs, sanitised HTML, aware dates."""
@@ -98,6 +109,9 @@ class Post:
     source: str
     draft: bool = False
     revision: str = ""  # hash of the source file's text: changes whenever the post may have
+    image: str = ""  # absolute URL of the post's picture
+    enclosures: tuple[Enclosure, ...] = ()
+    lang: str = ""  # the post's language when not the site's
 
     def sort_key(self) -> tuple[float, str]:
         """Newest first; equal timestamps fall back to the source path, A to Z."""

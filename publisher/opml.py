@@ -40,7 +40,7 @@ def opml(config: Config, title: str, specs: Iterable[FeedSpec]) -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"{_MARK.decode()}\n"
         '<opml version="2.0">\n'
-        f"  <head>\n    <title>{text(title)}</title>\n    <docs>http://opml.org/spec2.opml</docs>\n  </head>\n"
+        f"  <head>\n    <title>{text(title)}</title>\n  </head>\n"
         f"  <body>\n{outlines}  </body>\n</opml>\n"
     ).encode()
 

@@ -81,6 +81,7 @@ class Renderer:
                 "author": inert(", ".join(a.name for a in post.authors)),
                 "tags": [inert(t.name) for t in post.tags],
                 "summary": inert(post.summary),
+                "image": inert(post.image),
                 "html": Markup(
                     inert(nh3.clean(post.html, url_schemes=set(EMAIL_URL_SCHEMES), link_rel="noopener noreferrer"))
                 ),

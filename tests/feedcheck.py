@@ -25,10 +25,12 @@ def parse(config: Config, spec: FeedSpec, fmt: str) -> feedparser.FeedParserDict
     return parsed
 
 
-# What feedgen cannot write, and publisher adds to its head: hub and RFC 5005 links, fh:archive.
+# What feedgen cannot write, and publisher adds: hub and RFC 5005 links, fh:archive, an entry's
+# xml:lang, and Atom enclosure links (feedgen 1.0 writes an entry's links without rel, type or length).
 _EXTRA_HEAD = re.compile(
     rb'( xmlns:fh="http://purl.org/syndication/history/1.0"'
-    rb'|\n *<(atom:)?link href="[^"]*" rel="(hub|current|prev-archive|next-archive)"/>(?=\n)|\n *<fh:archive/>(?=\n))'
+    rb'|\n *<(atom:)?link href="[^"]*" rel="(hub|current|prev-archive|next-archive)"/>(?=\n)|\n *<fh:archive/>(?=\n)'
+    rb'|(?<=<entry) xml:lang="[^"]*"|\n *<link href="[^"]*" rel="enclosure"[^>]*/>(?=\n))'
 )
 
 
@@ -57,6 +59,9 @@ def assert_round_trip(config: Config, spec: FeedSpec, fmt: str, posts: list[Post
     assert feed.language == config.site.language
     if fmt == "atom":
         assert feed.id == feed_url(config, spec, "atom", 0)  # every page: the subscription's id
+        assert (feed.get("icon", ""), feed.get("logo", "")) == (config.site.icon, config.site.logo)
+    else:
+        assert feed.get("image", {}).get("href", "") == (config.site.logo or config.site.icon)
     newest = max(p.updated for p in posts)
     assert instant(feed.updated_parsed) == newest.timestamp()
     assert [e.id for e in parsed.entries] == [p.id for p in posts]
@@ -75,10 +80,23 @@ def assert_round_trip(config: Config, spec: FeedSpec, fmt: str, posts: list[Post
         if fmt == "atom":
             assert [t.label for t in entry.get("tags", [])] == [t.name for t in post.tags]
         assert html.unescape(entry.get("summary", "")) == post.summary
+        _assert_media(entry, post, fmt, config.site.language)
         if config.feeds.full_content and post.html:
             assert entry.content[0].value == _sanitize_html(post.html, "utf-8", "text/html")
         else:
             assert "content" not in entry
+
+
+def _assert_media(entry: feedparser.FeedParserDict, post: Post, fmt: str, language: str) -> None:
+    """Enclosures (RSS: the first only), the Media RSS image and (Atom) the entry's language, read back."""
+    wanted = post.enclosures if fmt == "atom" else post.enclosures[:1]
+    found = [(e.href, e.type, e.get("length")) for e in entry.get("enclosures", [])]
+    default = "0" if fmt == "rss" else None
+    assert found == [(e.url, e.type, default if e.length is None else str(e.length)) for e in wanted]
+    images = [m["url"] for m in entry.get("media_content", [])], [m["url"] for m in entry.get("media_thumbnail", [])]
+    assert images == (([post.image], [post.image]) if post.image else ([], []))
+    if fmt == "atom":
+        assert entry.title_detail.language == (post.lang or language)
 
 
 def feed_files(folder: Path) -> list[Path]:
@@ -87,13 +105,20 @@ def feed_files(folder: Path) -> list[Path]:
 
 def feedgen_reference(config: Config, spec: FeedSpec, fmt: str, posts: list[Post]) -> bytes:
     """The feed as feedgen writes it when given every entry: what the written file must equal."""
-    fg = feed_head(config, document(config, spec, fmt, max(p.updated for p in posts)), FORMATS[fmt].media_type)
+    doc = document(config, spec, fmt, max(p.updated for p in posts), media=any(p.image for p in posts))
+    fg = feed_head(config, doc, FORMATS[fmt].media_type)
     tz = config.site.tz
     for post in posts:
         entry = fg.add_entry(order="append")
         entry.guid(post.id, permalink=False)
         entry.title(post.title)
         entry.link(href=post.url, rel="alternate", type="text/html")
+        if post.enclosures and fmt == "rss":  # one per item, with a length
+            first = post.enclosures[0]
+            entry.enclosure(url=first.url, length=str(first.length or 0), type=first.type)
+        if post.image:
+            entry.media.content(url=post.image, medium="image", group=None)
+            entry.media.thumbnail(url=post.image, group=None)
         entry.published(post.published.astimezone(tz))
         entry.updated(post.updated.astimezone(tz))
         for author in post.authors:
@@ -115,6 +140,7 @@ def assert_json_round_trip(config: Config, spec: FeedSpec, posts: list[Post]) ->
     assert feed["version"] == "https://jsonfeed.org/version/1.1"
     assert (feed["title"], feed["home_page_url"], feed["feed_url"]) == (spec.title, spec.page_url, url)
     assert feed["language"] == config.site.language
+    assert (feed.get("icon", ""), feed.get("favicon", "")) == (config.site.logo or config.site.icon, config.site.icon)
     assert [item["id"] for item in feed["items"]] == [p.id for p in posts]
     for item, post in zip(feed["items"], posts, strict=True):
         assert (item["url"], item["title"]) == (post.url, post.title)
@@ -127,3 +153,6 @@ def assert_json_round_trip(config: Config, spec: FeedSpec, posts: list[Post]) ->
         assert datetime.fromisoformat(item["date_modified"]) == post.updated
         assert [a["name"] for a in item.get("authors", [])] == [a.name for a in post.authors]
         assert item.get("tags", []) == [t.name for t in post.tags]
+        assert (item.get("image", ""), item.get("language", "")) == (post.image, post.lang)
+        attachments = [(a["url"], a["mime_type"], a.get("size_in_bytes")) for a in item.get("attachments", [])]
+        assert attachments == [(e.url, e.type, e.length) for e in post.enclosures]

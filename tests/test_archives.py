@@ -130,3 +130,16 @@ def test_the_web_app_serves_archive_pages_of_configured_formats_only(tmp_path: P
         assert response.headers["Content-Type"] == f"application/{media_type}+xml; charset=utf-8"
     for path in ("tags/att/archive/9.xml", "tags/att/archive/01.xml", "tags/att/1.xml", "archive/1.json"):
         assert client.get(f"/feeds/{path}").status_code == 404, path
+
+
+def test_the_newest_archive_page_leads_on_to_the_subscription_document(tmp_path: Path) -> None:
+    # The W3C validator warns of an archive page linking to no other ("Archive incomplete"):
+    # a lone page, or the newest, names the subscription document as what follows it.
+    site = Site(tmp_path / "site", ARCHIVES)
+    for n in range(1, 4):
+        _post(site, n)
+    publish(site.config, NOW)
+    for page, subscription in (("archive/1.xml", "atom.xml"), ("archive/1.rss.xml", "rss.xml")):
+        links = _links(etree.fromstring((site.feeds / "tags/att" / page).read_bytes()))
+        assert links["next-archive"] == links["current"] == f"{BASE}tags/att/{subscription}"
+        assert "prev-archive" not in links

@@ -74,6 +74,13 @@ _word = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_si
 _instants = st.sampled_from([datetime(2020, 1, 1, 9, tzinfo=UTC) + timedelta(hours=h) for h in (0, 0, 5, 30, 24 * 400)])
 
 
+_ENCLOSURES = [
+    {"url": "ep.mp3", "type": "audio/mpeg", "length": 0},
+    {"url": "https://cdn.example.org/a.ogg?x=1&y=2", "type": "audio/ogg", "length": 123456789},
+    {"url": "/v/clip.mp4", "type": "video/mp4"},
+]
+
+
 @st.composite
 def _posts(draw: st.DrawFn) -> list[dict[str, object]]:
     count = draw(st.integers(min_value=1, max_value=6))
@@ -89,6 +96,13 @@ def _posts(draw: st.DrawFn) -> list[dict[str, object]]:
         }
         if draw(st.booleans()):
             front["summary"] = draw(_text)
+        if draw(st.booleans()):
+            front["image"] = draw(
+                st.sampled_from(["cover.jpg", "../up.gif", "https://cdn.example.org/i.png?a=1&b=<2>"])
+            )
+        front["enclosures"] = [_ENCLOSURES[n] for n in draw(st.lists(st.integers(0, 2), max_size=3, unique=True))]
+        if draw(st.booleans()):
+            front["lang"] = draw(st.sampled_from(["fr", "pt-BR", "en"]))
         body = "\n\n".join(draw(st.lists(_text, min_size=0, max_size=4).filter(lambda b: _not_mojibake("".join(b)))))
         posts.append({"front": front, "body": body + "\n\n[link](../rel/) ![img](/img.png)"})
     return posts

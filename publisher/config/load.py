@@ -31,6 +31,7 @@ from .tables import (
     table_keys,
 )
 from .values import (
+    LANGUAGE_TAG,
     URL_CHARS,
     Section,
     count_value,
@@ -42,9 +43,6 @@ from .values import (
     timezone_name,
     url_path_value,
 )
-
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # BCP 47, as feeds and xml:lang take it
-
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -65,7 +63,7 @@ def _site(data: Any) -> SiteConfig:
     )
     author.finish(Author)
     language = s.get("language", str, "en")
-    if not _LANGUAGE.fullmatch(language):
+    if not LANGUAGE_TAG.fullmatch(language):
         raise ConfigError(f"config: site.language = {language!r}: expected a language tag such as 'en' or 'pt-BR'")
     site = SiteConfig(
         title=required_text(s, "title", "the site's title"),
@@ -77,9 +75,21 @@ def _site(data: Any) -> SiteConfig:
         permalink=pattern_value(s, "permalink", "/{year}/{month}/{day}/{slug}/", PERMALINK_FIELDS),
         tag_url=pattern_value(s, "tag_url", "/tags/{slug}/", ("slug",)),
         author_url=pattern_value(s, "author_url", "/authors/{slug}/", ("slug",)),
+        icon=_site_image(s, "icon", base_url),
+        logo=_site_image(s, "logo", base_url),
     )
     s.finish(SiteConfig)
     return site
+
+
+def _site_image(s: Section, key: str, base_url: str) -> str:
+    """An image's absolute URL: as given, or a path below base_url ("/icon.png"), as permalinks are."""
+    value: str = s.get(key, str, "", what="an image's URL or its path on the site, such as '/icon.png'").strip()
+    if not value:
+        return ""
+    if not URL_CHARS.fullmatch(value) or urlsplit(value).scheme not in ("", "http", "https"):
+        raise ConfigError(f"config: site.{key} = {value!r}: expected an http(s) URL or a path such as '/{key}.png'")
+    return value if urlsplit(value).scheme else base_url + value.lstrip("/")
 
 
 def _content(root: Path, data: Any) -> ContentConfig:

@@ -45,6 +45,8 @@ class SiteConfig:
     permalink: str
     tag_url: str
     author_url: str
+    icon: str = ""  # absolute URLs of the site's small square icon and its wider logo
+    logo: str = ""
 
     @functools.cached_property
     def tz(self) -> ZoneInfo:

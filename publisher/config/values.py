@@ -13,6 +13,7 @@ from ..addresses import parse_mailbox
 from ..errors import ConfigError
 from .tables import table_keys
 
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # BCP 47, as feeds and xml:lang take it
 URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 characters only
 _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%{}]*")  # RFC 3986 path characters, and {fields}
 

@@ -28,6 +28,7 @@ class Document:
     newest: datetime  # the newest entry's update time: never the clock's
     links: tuple[tuple[str, str], ...] = ()
     archive: bool = False  # an RFC 5005 archive page, whose entries never change once full
+    media: bool = False  # an entry carries a Media RSS image: the media namespace is declared
 
 
 @dataclass(frozen=True)

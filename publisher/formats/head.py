@@ -9,6 +9,7 @@ from feedgen.feed import FeedGenerator  # first: it loads the lxml.etree that fe
 
 # isort: split
 from feedgen.ext.dc import DcEntryExtension, DcExtension
+from feedgen.ext.media import MediaEntryExtension, MediaExtension
 
 from .base import Document
 
@@ -21,6 +22,8 @@ def feed_head(config: Config, doc: Document, media_type: str) -> FeedGenerator:
     tz = config.site.tz
     fg = FeedGenerator()
     fg.register_extension("dc", DcExtension, DcEntryExtension, atom=False, rss=True)  # xmlns:dc for dc:creator
+    if doc.media:  # xmlns:media, only where an entry has an image
+        fg.register_extension("media", MediaExtension, MediaEntryExtension)
     fg.id(doc.feed_id)
     fg.title(doc.title)
     fg.subtitle(doc.description)
@@ -29,6 +32,12 @@ def feed_head(config: Config, doc: Document, media_type: str) -> FeedGenerator:
     fg.link(href=doc.page_url, rel="alternate", type="text/html")  # last link is RSS's <link>
     fg.language(doc.language)
     fg.generator("publisher")
+    if config.site.icon:
+        fg.icon(config.site.icon)
+    if config.site.logo:
+        fg.logo(config.site.logo)  # and RSS's <image>
+    elif config.site.icon:
+        fg.image(config.site.icon)
     fg.updated(doc.newest.astimezone(tz))
     fg.lastBuildDate(doc.newest.astimezone(tz))
     return fg

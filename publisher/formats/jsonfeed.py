@@ -10,7 +10,7 @@ from .base import Document, FeedFormat
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..model import Post
+    from ..model import Enclosure, Post
 
 MEDIA_TYPE = "application/feed+json"
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -33,6 +33,19 @@ def item(config: Config, post: Post) -> dict[str, Any]:
         out["authors"] = [{"name": a.name} for a in post.authors]
     if post.tags:
         out["tags"] = [t.name for t in post.tags]
+    if post.image:
+        out["image"] = post.image
+    if post.lang:
+        out["language"] = post.lang
+    if post.enclosures:
+        out["attachments"] = [_attachment(e) for e in post.enclosures]
+    return out
+
+
+def _attachment(enclosure: Enclosure) -> dict[str, Any]:
+    out: dict[str, Any] = {"url": enclosure.url, "mime_type": enclosure.type}
+    if enclosure.length is not None:
+        out["size_in_bytes"] = enclosure.length
     return out
 
 
@@ -48,8 +61,12 @@ def document(config: Config, doc: Document, entries: Sequence[bytes]) -> bytes:
         "home_page_url": doc.page_url,
         "feed_url": doc.self_url,
         "description": doc.description,
-        "language": doc.language,
     }
+    if config.site.logo or config.site.icon:
+        head["icon"] = config.site.logo or config.site.icon  # a large image; favicon: the small one
+    if config.site.icon:
+        head["favicon"] = config.site.icon
+    head["language"] = doc.language
     hubs = [{"type": "WebSub", "url": href} for rel, href in doc.links if rel == "hub"]
     if hubs:
         head["hubs"] = hubs

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .base import Document, FeedFormat, tag_scheme
-from .xmltext import HISTORY_NS, LOOKS_LIKE_MARKUP, attr, rfc2822, rss_text, splice, text
+from .xmltext import HISTORY_NS, LOOKS_LIKE_MARKUP, attr, media_image, rfc2822, rss_text, splice, text
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -28,11 +28,22 @@ def entry(config: Config, post: Post) -> bytes:
         f"      <content:encoded>{content}</content:encoded>\n" if summary and content else "",
         f'      <guid isPermaLink="false">{text(post.id)}</guid>\n',
         *(f'      <category domain="{scheme}">{rss_text(t.name)}</category>\n' for t in post.tags),
+        _enclosure(post),
         f"      <pubDate>{rfc2822(post.published.astimezone(config.site.tz))}</pubDate>\n",
         *(f"      <dc:creator>{text(a.name)}</dc:creator>\n" for a in post.authors),
+        media_image(post, "      "),
         "    </item>\n",
     ]
     return "".join(parts).encode()
+
+
+def _enclosure(post: Post) -> str:
+    """RSS allows one enclosure per item: the post's first (publish warns of the others). Its
+    length is required: 0 when the post does not give it, as the RSS Advisory Board advises."""
+    if not post.enclosures:
+        return ""
+    first = post.enclosures[0]
+    return f'      <enclosure url="{attr(first.url)}" length="{first.length or 0}" type="{attr(first.type)}"/>\n'
 
 
 def _escape_head(head: bytes, doc: Document) -> bytes:

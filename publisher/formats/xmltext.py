@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..model import Post
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -38,6 +42,14 @@ def attr(value: str) -> str:
 def rfc2822(when: datetime) -> str:
     """RSS's date format, in English whatever the process locale."""
     return f"{_DAYS[when.weekday()]}, {when:%d} {_MONTHS[when.month - 1]} {when:%Y %H:%M:%S %z}"
+
+
+def media_image(post: Post, indent: str) -> str:
+    """A post's image as Media RSS, as feedgen's media extension writes it outside a group."""
+    if not post.image:
+        return ""
+    url = attr(post.image)
+    return f'{indent}<media:content url="{url}" medium="image"/>\n{indent}<media:thumbnail url="{url}"/>\n'
 
 
 def splice(head: bytes, end: bytes, entries: list[bytes], extra: str, root: bytes, namespaces: str) -> bytes:

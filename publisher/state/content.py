@@ -6,13 +6,13 @@ import functools
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..errors import ContentProblem
-from ..model import Author, Post, Tag
+from ..model import Author, Enclosure, Post, Tag
 from .database import Database, Row
 
-POST_FORMAT = 4  # bump when what a post holds changes: cached posts are then read again
+POST_FORMAT = 5  # bump when what a post holds changes: cached posts are then read again
 
 
 class CachedFile(NamedTuple):
@@ -28,7 +28,9 @@ class CachedFile(NamedTuple):
 
 
 # The columns of the files table after its stat and hash: a problem (JSON), or a post's fields.
-_RESULT_COLUMNS = "problem, id, slug, title, published, updated, authors, tags, summary, html, url, draft, revision"
+_RESULT_COLUMNS = (
+    "problem, id, slug, title, published, updated, authors, tags, summary, html, url, draft, revision, media"
+)
 _names_json = json.JSONEncoder(ensure_ascii=False).encode
 
 # A site has far fewer tags and authors than posts: the posts read back share them (and
@@ -46,10 +48,24 @@ def _authors(text: str) -> tuple[Author, ...]:
     return tuple(Author(name, email) for name, email in json.loads(text))
 
 
+def _media_json(post: Post) -> str | None:
+    """A post's image, enclosures and language as JSON; None for the many posts with none."""
+    if not (post.image or post.enclosures or post.lang):
+        return None
+    return _names_json([post.image, [[e.url, e.type, e.length] for e in post.enclosures], post.lang])
+
+
+def _media(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    image, enclosures, lang = json.loads(text)
+    return {"image": image, "enclosures": tuple(Enclosure(*e) for e in enclosures), "lang": lang}
+
+
 def _result_columns(result: Post | ContentProblem) -> tuple[object, ...]:
     """A content file's row after its stat and hash: the problem, or the post's fields."""
     if isinstance(result, ContentProblem):
-        return (json.dumps([result.path, result.message, result.line]),) + (None,) * 12
+        return (json.dumps([result.path, result.message, result.line]),) + (None,) * 13
     return (
         None,
         result.id,
@@ -64,6 +80,7 @@ def _result_columns(result: Post | ContentProblem) -> tuple[object, ...]:
         result.url,
         int(result.draft),
         result.revision,
+        _media_json(result),
     )
 
 
@@ -85,6 +102,7 @@ def _result(row: Row) -> Post | ContentProblem:
         source=row["path"],
         draft=bool(row["draft"]),
         revision=row["revision"],
+        **_media(row["media"]),
     )
 
 
@@ -125,7 +143,7 @@ class ContentIndex:
         columns = f"mtime_ns, size, sha256, {_RESULT_COLUMNS}"
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns.split(", "))
         self.db.many(
-            f"INSERT INTO files (path, {columns}) VALUES ({'?, ' * 16}?) ON CONFLICT (path) DO UPDATE SET {updates}",
+            f"INSERT INTO files (path, {columns}) VALUES ({'?, ' * 17}?) ON CONFLICT (path) DO UPDATE SET {updates}",
             rows,
         )
 

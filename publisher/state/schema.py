@@ -347,6 +347,11 @@ SHARED: tuple[str, ...] = (
     ALTER TABLE subscribers ADD COLUMN language TEXT;
     DELETE FROM meta WHERE key = 'last_publish';
     """,
+    # A post's image, enclosures and language (JSON; NULL when it has none). The index is a
+    # cache: its posts are read again (POST_FORMAT).
+    """
+    ALTER TABLE files ADD COLUMN media TEXT;
+    """,
 )
 
 VERSION = len(SQLITE_HISTORY) + len(SHARED)
