@@ -290,20 +290,11 @@ def publish_suite(site: Path, paths: list[str], size: Size) -> Suite:
     content = site / "content"
     edited = content / paths[-1]
     original = edited.read_bytes()
-    added = content / "2026" / "2026-11-20-benchmark-added-post.md"
-    names = corpus.tag_names(size.tags, SEED)
-    added_text = corpus.post_text(
-        "A post added by the benchmark & its < and > characters",
-        datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
-        corpus.AUTHORS[0],
-        [names[0], names[-1]],
-        corpus.post_body(random.Random(f"{SEED}-added")),
-    )
+    added, added_text = _added_post(site, size)
     publish = publish_argv(site)
 
     def cold() -> None:
-        shutil.rmtree(site / ".publisher", ignore_errors=True)
-        shutil.rmtree(site / "feeds", ignore_errors=True)
+        _cold(site)
 
     def edit() -> None:
         edited.write_bytes(original + b"\nA closing paragraph added by the benchmark: R&D, a < b, c > d.\n")
@@ -328,6 +319,24 @@ def publish_suite(site: Path, paths: list[str], size: Size) -> Suite:
     )
 
 
+def _added_post(site: Path, size: Size) -> tuple[Path, str]:
+    """The post the benchmarks add: newer than every other, with the most popular tag and the last one."""
+    names = corpus.tag_names(size.tags, SEED)
+    text = corpus.post_text(
+        "A post added by the benchmark & its < and > characters",
+        datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
+        corpus.AUTHORS[0],
+        [names[0], names[-1]],
+        corpus.post_body(random.Random(f"{SEED}-added")),
+    )
+    return site / "content" / "2026" / "2026-11-20-benchmark-added-post.md", text
+
+
+def _cold(site: Path) -> None:
+    shutil.rmtree(site / ".publisher", ignore_errors=True)
+    shutil.rmtree(site / "feeds", ignore_errors=True)
+
+
 # Digest and delivery suites go here, built like publish_suite: a list of Scenarios
 # (e.g. "digest render", "delivery to a local SMTP server") on the same corpus, using
 # OUT_DIR/subscribers.csv. Register them in SUITES; results land in <name>-<N>-<T>.json.
@@ -345,8 +354,7 @@ def vs_hugo_suite(site: Path, hugo: str) -> Suite:
     hugo_site = site / "hugo"
 
     def publisher_cold() -> None:
-        shutil.rmtree(site / ".publisher", ignore_errors=True)
-        shutil.rmtree(site / "feeds", ignore_errors=True)
+        _cold(site)
 
     def hugo_cold() -> None:
         for name in ("public", "resources", ".cache"):
@@ -365,6 +373,112 @@ def vs_hugo_suite(site: Path, hugo: str) -> Suite:
         ],
         lambda: None,  # each run starts cold; the last outputs stay for comparing
     )
+
+
+def every_format_site(site: Path) -> Path:
+    """A second site publishing the same content/ with every format, RFC 5005 archives and OPML."""
+    every = site.parent / f"{site.name}-every-format"
+    every.mkdir(exist_ok=True)
+    text = (site / "config.toml").read_text(encoding="utf-8")
+    text = text.replace('formats = ["atom", "rss"]', 'formats = ["atom", "rss", "json"]\narchives = true\nopml = true')
+    text = text.replace('folder = "content"', f"folder = {json.dumps(str(site / 'content'))}")
+    (every / "config.toml").write_text(text, encoding="utf-8")
+    return every
+
+
+def vs_formats_suite(site: Path, every: Path) -> Suite:
+    """Cold and no-op publishes of the same posts, Atom and RSS only then every format with
+    archives and OPML, alternately in every run."""
+    all_written = _expect("every feed written", lambda w, u: w > 0 and u == 0)
+    none_written = _expect("no feed written", lambda w, u: w == 0)
+    return Suite(
+        "vs-formats",
+        [
+            Scenario("atom+rss cold", publish_argv(site), lambda: _cold(site), all_written),
+            Scenario("atom+rss no-op", publish_argv(site), None, none_written),
+            Scenario("every format cold", publish_argv(every), lambda: _cold(every), all_written),
+            Scenario("every format no-op", publish_argv(every), None, none_written),
+        ],
+        lambda: None,
+    )
+
+
+def _files_below(folder: Path) -> dict[str, tuple[int, int]]:
+    files = (p for p in folder.rglob("*") if p.is_file())
+    return {p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.stat().st_size) for p in files}
+
+
+def rewritten_by_a_new_post(every: Path, size: Size) -> list[str]:
+    """The files (under feeds/) that publishing one new post changes on the every-format site."""
+    added, text = _added_post(every.parent / every.name.removesuffix("-every-format"), size)
+    measure(publish_argv(every), every)  # the site as generated, published
+    before = _files_below(every / "feeds")
+    added.write_bytes(text.encode("utf-8"))
+    try:
+        measure(publish_argv(every), every)
+    finally:
+        added.unlink()
+    after = _files_below(every / "feeds")
+    measure(publish_argv(every), every)  # and back
+    return sorted(rel for rel in before.keys() | after.keys() if before.get(rel) != after.get(rel))
+
+
+def run_vs_formats(sizes: list[str], runs: int, write: bool) -> None:
+    """Every format, archives and OPML against Atom and RSS only: ratios of medians in one run,
+    and how many files one new post rewrites against the bound the archive design promises."""
+    env = environment()
+    reports = []
+    for key in sizes:
+        size = SIZES[key]
+        site = size.folder()
+        console.log(f"generating {size.label} in {site}")
+        corpus.write_corpus(site, size.posts, size.tags, size.subscribers, SEED)
+        every = every_format_site(site)
+        suite = vs_formats_suite(site, every)
+        load_before, source_before = _load(), _source_digest()
+        run_suite(suite, site, runs, f"{key} vs-formats")
+        results = {s.name: scenario_result(size, s, suite.samples[s.name], site) for s in suite.scenarios}
+        ratios = {
+            step: {
+                fig: results[f"every format {step}"][fig]["median"] / results[f"atom+rss {step}"][fig]["median"]
+                for fig in ("wall_s", "cpu_s", "peak_memory_mib")
+            }
+            for step in ("cold", "no-op")
+        }
+        rewritten = rewritten_by_a_new_post(every, size)
+        feeds, formats, archive_formats = 3, 3, 2  # the site feed and the new post's two tags
+        bound = feeds * formats + feeds * archive_formats
+        report = {
+            "suite": "vs-formats",
+            "corpus": {"label": size.label, "posts": size.posts, "tags": size.tags, "seed": SEED},
+            "runs": runs,
+            "every_format_config": (every / "config.toml").read_text(encoding="utf-8"),
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": env,
+            "load_average": {"before": load_before, "after": _load()},
+            "publisher_source_sha256": {"before": source_before, "after": _source_digest()},
+            "scenarios": list(results.values()),
+            "ratio_every_format_to_atom_rss": ratios,  # of the medians
+            "new_post_rewrites": {"files": rewritten, "count": len(rewritten), "bound": bound},
+        }
+        reports.append(report)
+        if write:
+            RESULTS.mkdir(exist_ok=True)
+            path = RESULTS / f"vs-formats-{size.posts}-{size.tags}.json"
+            path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            console.log(f"wrote {path.relative_to(REPO)}")
+    print_table(f"every format, archives and OPML vs Atom+RSS: median (min–max); {env['nproc']} cores", reports)
+    for report in reports:
+        ratios, new = report["ratio_every_format_to_atom_rss"], report["new_post_rewrites"]
+        for step, figures in ratios.items():
+            screen.print(
+                f"{report['corpus']['label']} {step}: every format / atom+rss, medians: wall {figures['wall_s']:.2f}×, "
+                f"CPU {figures['cpu_s']:.2f}×, peak memory {figures['peak_memory_mib']:.2f}×"
+            )
+        screen.print(
+            f"{report['corpus']['label']}: a new post rewrote {new['count']} files (bound {new['bound']}: "
+            f"3 feeds × 3 formats + one archive page per feed and XML format): {', '.join(new['files'])}"
+        )
 
 
 FeedEntries = dict[str, list[tuple[str, str, str]]]
@@ -722,11 +836,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true", help="print the table but write no JSON")
     parser.add_argument("--no-digests", action="store_true", help="skip the digest queue and delivery figures")
     parser.add_argument(
-        "--vs", choices=["hugo"], help="instead of the suites: cold builds of publisher and Hugo (on PATH), in turn"
+        "--vs",
+        choices=["hugo", "formats"],
+        help="instead of the suites: cold builds of publisher and Hugo (on PATH), in turn; or (formats) cold and "
+        "no-op publishes with every format, archives and OPML against Atom and RSS only, and a new post's rewrites",
     )
     args = parser.parse_args(argv)
     sizes = args.size or ["1k", "10k", *(["100k"] if args.large else [])]
     sizes = sorted(sizes, key=lambda key: SIZES[key].posts)
+    if args.vs == "formats":
+        run_vs_formats(sizes, args.runs or 3, not args.no_write)
+        return
     if args.vs == "hugo":
         hugo = shutil.which("hugo")
         if hugo is None:
