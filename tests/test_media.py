@@ -5,20 +5,24 @@ one line naming the file and the key."""
 from __future__ import annotations
 
 import email
+import shutil
+import sqlite3
 from email import policy
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
+from publisher import __version__
 from publisher.cli import run
 from publisher.config import load_config
 from publisher.content import read_post
 from publisher.errors import ConfigError, ContentProblem
-from publisher.feeds import plan_feeds
+from publisher.feeds import fingerprint, plan_feeds
 from publisher.model import Enclosure, Post
 from publisher.publish import live_posts, publish
 from publisher.state import open_state
+from publisher.state.schema import VERSION
 
 from .conftest import ATOM_SCHEMA, BASE_CONFIG, NOW, Site
 from .digest_helpers import secret
@@ -164,3 +168,23 @@ def test_a_digest_shows_the_post_image(tmp_path: Path, secret: bytes) -> None:
     page = msg.get_body(("html",)).get_content()
     assert page.count("<img ") == 1
     assert 'src="https://news.example.org/blog/2026/11/20/a/pic.jpg"' in page
+
+
+def test_a_state_file_from_before_media_is_migrated_and_its_posts_read_again(tmp_path: Path) -> None:
+    site = _site(tmp_path / "site")
+    config = site.config
+    publish(config, NOW)
+    # The state file as the previous release left it: no media column, its posts indexed without one.
+    db = sqlite3.connect(config.state.path, isolation_level=None)
+    db.executescript(f"ALTER TABLE files DROP COLUMN media; PRAGMA user_version = {VERSION - 1};")
+    old_key = fingerprint(
+        config.site, config.content, config.tags, __version__, 4
+    )  # the last POST_FORMAT without media
+    db.execute("UPDATE meta SET value = ? WHERE key = 'content_fingerprint'", (old_key,))
+    db.close()
+    shutil.rmtree(site.feeds)
+    publish(config, NOW)
+    with open_state(config.state) as store:
+        kept = store.content.cached_files()["ep1.md"].result
+    assert isinstance(kept, Post) and kept.image.endswith("/ep1/cover.jpg") and len(kept.enclosures) == 2
+    assert b"<media:thumbnail" in (site.feeds / "tags/podcast/archive/1.xml").read_bytes()
