@@ -11,6 +11,13 @@ message's ``not_before`` and the pass moves on; a later send (or a later tick
 of ``publisher run``) takes it up. A server that cannot be reached ends the
 pass at once with a DeliveryError: the outbox is kept as it is.
 
+Any number of senders (``digest send --workers``, ``publisher worker`` on other
+hosts) share one outbox: each pass claims a few messages at a time with a lease
+(state/claims.py) and renews a message's lease just before sending it, so two
+senders never send the same message, and the messages of a sender that died go
+out once their lease has run out. Its one message in flight may go twice, as above.
+``[smtp] rate_limit`` is kept by all of them together (state/pace.py).
+
 The exchange with the server, with its deadlines, is smtp.py. A message handed
 over in full whose reply does not come in time may have been delivered: it is
 recorded as 'unknown' and not sent again by itself (``publisher outbox retry``
@@ -19,7 +26,10 @@ does), since sending it again would give every reader of a slow server two copie
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import secrets
+import socket
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +38,7 @@ from .addresses import parse_mailbox
 from .clock import Clock, Sleep, Stop
 from .config import Config, DigestConfig, SmtpConfig
 from .errors import DeliveryError
+from .locks import process_gone
 from .message import Render, message_bytes
 from .model import OutboxStatus, SubscriberStatus
 from .reading import Progress
@@ -81,12 +92,32 @@ class Queue(Protocol):
     """A table of messages to send (a digest's outbox, the confirmation e-mails) and how to record
     what became of each; the recording methods run inside a transaction of the sending pass."""
 
-    def items(self) -> list[Outgoing]: ...
+    def claim(self, now: datetime) -> list[Outgoing]: ...  # the next messages that are due, held for this pass
+    def hold(self, out: Outgoing, now: datetime) -> bool: ...  # still this pass's to send? (renews its hold)
+    def release(self) -> None: ...  # gives back what this pass claimed and did not handle
     def refused(self, out: Outgoing) -> str | None: ...  # why not to send it at all (the reader left), or None
     def envelope(self, out: Outgoing) -> tuple[str, bytes]: ...  # (envelope sender, message bytes)
     def sent(self, out: Outgoing, when: datetime) -> None: ...
     def retry(self, out: Outgoing, later: datetime, error: str) -> None: ...
     def done(self, out: Outgoing, outcome: OutboxStatus, error: str) -> None: ...  # failed, bounced or unknown
+
+
+class Pace:
+    """``[smtp] rate_limit`` for every sender of the server together, through the state database:
+    each message waits (the injected sleep) for the moment it reserved."""
+
+    def __init__(self, smtp: SmtpConfig, store: State, clock: Clock, sleep: Sleep) -> None:
+        self.interval = 1 / smtp.rate_limit if smtp.rate_limit > 0 else 0.0
+        self.name = f"{smtp.host}:{smtp.port}"
+        self.store, self.clock, self.sleep = store, clock, sleep
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = self.clock().timestamp()
+        start = self.store.pace.reserve(self.name, now, self.interval)
+        if start > now:
+            self.sleep(start - now)
 
 
 def _record(
@@ -125,45 +156,97 @@ def deliver_queue(
     stopping: Stop = lambda: False,
     progress: Progress | None = None,
     label: str = "sending",
+    expected: int = 0,
 ) -> None:
-    """One pass over the queue's messages that are due, oldest first: each is sent, set to wait for a
-    retry, or marked bounced, failed or unknown. Nothing here waits for a retry. A server that cannot
-    be reached raises DeliveryError; what is left stays queued for the next pass."""
-    now = clock()
-    items = [i for i in queue.items() if i.not_before is None or i.not_before <= now]
-    if not items:
-        return
-    sender = Sender(smtp, clock, sleep)
-    show = progress if len(items) > PROGRESS_FROM else None
+    """One pass over the queue's messages that are due, a claimed batch at a time, oldest first: each
+    is sent, set to wait for a retry, or marked bounced, failed or unknown. Nothing here waits for a
+    retry. A server that cannot be reached raises DeliveryError; what is left stays queued for the next
+    pass. ``expected``: about how many messages the pass has, for the progress bar."""
+    show = progress if expected > PROGRESS_FROM else None
+    pace = Pace(smtp, store, clock, sleep)
+    sender: Sender | None = None
+    seen: set[int] = set()
     try:
-        for done, out in enumerate(items):
-            if show:
-                show(label, done, len(items))
-            if stopping():
+        while not stopping():
+            batch = [out for out in queue.claim(clock()) if out.id not in seen]
+            if not batch:
                 break
-            why = queue.refused(out)
-            if why is not None:
-                _record(store, queue, out, Result(OutboxStatus.FAILED, why), report, smtp, clock())
-                continue
-            envelope_from, data = queue.envelope(out)
-            _record(store, queue, out, sender.send(envelope_from, out.address, data), report, smtp, clock())
+            sender = sender or Sender(smtp)
+            for out in batch:
+                if stopping():
+                    break
+                if show:
+                    show(label, len(seen), max(expected, len(seen)))
+                seen.add(out.id)
+                _send_one(store, queue, out, sender, pace, report, smtp, clock)
     finally:
-        sender.close()
+        queue.release()
+        if sender is not None:
+            sender.close()
+
+
+def _send_one(
+    store: State,
+    queue: Queue,
+    out: Outgoing,
+    sender: Sender,
+    pace: Pace,
+    report: DeliveryReport,
+    smtp: SmtpConfig,
+    clock: Clock,
+) -> None:
+    """One message: refused, or paced, held once more (it may have gone to another sender), sent, recorded."""
+    why = queue.refused(out)
+    if why is not None:
+        _record(store, queue, out, Result(OutboxStatus.FAILED, why), report, smtp, clock())
+        return
+    pace.wait()
+    if not queue.hold(out, clock()):
+        return
+    envelope_from, data = queue.envelope(out)
+    _record(store, queue, out, sender.send(envelope_from, out.address, data), report, smtp, clock())
+
+
+CLAIM_BATCH = 20  # messages a sender claims at once: few, so that the senders finish together
+
+
+def sender_name() -> str:
+    """Who claims outbox rows in one pass: host, process and a nonce, so that no two passes share it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def release_dead_claims(store: State, now: datetime) -> int:
+    """Give back at once what senders on this host that are gone (a crash, a kill -9) held; those on
+    other hosts cannot be checked from here and keep their claims until the lease runs out. How many."""
+    released = 0
+    for name in store.claims.holders(now):
+        host, _, rest = name.partition(":")
+        pid = rest.partition(":")[0]
+        if pid.isdigit() and process_gone(host, int(pid)):
+            released += store.claims.release(name)
+    return released
 
 
 class _DigestOutbox:
-    """The outbox rows of one digest; each message is built from its run's shared render."""
+    """The outbox rows of some digests, claimed a batch at a time with a lease; each message is built
+    from its run's shared render."""
 
-    def __init__(self, config: Config, store: State, digest: DigestConfig) -> None:
-        self.config, self.store, self.digest = config, store, digest
+    def __init__(self, config: Config, store: State, digests: Sequence[DigestConfig]) -> None:
+        self.config, self.store = config, store
+        self.digests = {digest.name: digest for digest in digests}
+        self.lease = timedelta(seconds=config.smtp.lease_seconds)
+        self.name = sender_name()
         self.renders: dict[int, Render] = {}
-        self.envelope_from = parse_mailbox(digest.from_address)[1]
 
-    def items(self) -> list[Outgoing]:
-        return [
-            Outgoing(item.id, item.fields["address"], item.attempts, item.not_before, item)
-            for item in self.store.runs.open_messages(self.digest.name)
-        ]
+    def claim(self, now: datetime) -> list[Outgoing]:
+        items = self.store.claims.claim(list(self.digests), self.name, now, now + self.lease, CLAIM_BATCH)
+        return [Outgoing(item.id, item.fields["address"], item.attempts, item.not_before, item) for item in items]
+
+    def hold(self, out: Outgoing, now: datetime) -> bool:
+        return self.store.claims.hold(out.id, self.name, now + self.lease)
+
+    def release(self) -> None:
+        self.store.claims.release(self.name)
 
     def refused(self, out: Outgoing) -> str | None:
         status = out.item.subscriber_status
@@ -171,11 +254,12 @@ class _DigestOutbox:
 
     def envelope(self, out: Outgoing) -> tuple[str, bytes]:
         item: OutboxItem = out.item
+        digest = self.digests[item.digest]
         if item.body not in self.renders:
             self.renders[item.body] = Render(*self.store.runs.body(item.body))
         render = self.renders[item.body]
-        return item.fields.get("return_path", self.envelope_from), message_bytes(
-            self.config, self.digest, item.slot, item.frozen, item.subscriber, render, item.fields
+        return item.fields.get("return_path", parse_mailbox(digest.from_address)[1]), message_bytes(
+            self.config, digest, item.slot, item.frozen, item.subscriber, render, item.fields
         )
 
     def sent(self, out: Outgoing, when: datetime) -> None:
@@ -193,7 +277,7 @@ class _DigestOutbox:
 def deliver(
     config: Config,
     store: State,
-    digest: DigestConfig,
+    digests: Sequence[DigestConfig],
     report: DeliveryReport,
     *,
     clock: Clock,
@@ -201,16 +285,25 @@ def deliver(
     stopping: Stop = lambda: False,
     progress: Progress | None = None,
 ) -> None:
-    """One pass over this digest's messages that are due (deliver_queue over its outbox)."""
-    outbox = _DigestOutbox(config, store, digest)
+    """One pass over these digests' messages that are due (deliver_queue over their outbox); other
+    senders may share it."""
+    outbox = _DigestOutbox(config, store, digests)
+    names = ", ".join(outbox.digests)
+    release_dead_claims(store, clock())
     try:
         deliver_queue(
             config.smtp, store, outbox, report, clock=clock, sleep=sleep, stopping=stopping, progress=progress,
-            label=f"{digest.name}: sending",
+            label=f"{names}: sending", expected=_left(store, outbox.digests),
         )  # fmt: skip
     except DeliveryError as exc:
-        left = store.runs.waiting().get(digest.name, Waiting(0, None)).count
+        left = _left(store, outbox.digests)
         raise DeliveryError(f"{exc}; {report.sent} sent, {left} left in the outbox: send again later") from None
+
+
+def _left(store: State, digests: Iterable[str]) -> int:
+    """Messages of these digests still to send."""
+    waiting = store.runs.waiting()
+    return sum(waiting[name].count for name in digests if name in waiting)
 
 
 def requeue(config: Config, digest: str | None) -> int:

@@ -10,6 +10,7 @@ A run is frozen once per slot; delivery.py sends its outbox.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from .state import State, open_state
 from .subscribers import valid_address
 from .tokens import secret_from_env
 from .unsubscribes import apply_unsubscribes
+from .workers import deliver_in_processes
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,25 @@ def preview(config: Config, name: str, address: str | None, out: Path, now: date
     return eml, page
 
 
+def _send(
+    config: Config,
+    store: State,
+    digest: DigestConfig,
+    report: DeliveryReport,
+    *,
+    clock: Clock,
+    sleep: Sleep,
+    stopping: Stop,
+    progress: Progress | None,
+    workers: int,
+) -> None:
+    """One pass over the digest's due messages: in this process, or by ``workers`` processes."""
+    if workers == 1 or not store.runs.waiting().get(digest.name):
+        deliver(config, store, [digest], report, clock=clock, sleep=sleep, stopping=stopping, progress=progress)
+    else:
+        deliver_in_processes(config, [digest.name], report, clock=clock, workers=workers)
+
+
 def send_digest(
     config: Config,
     name: str,
@@ -166,13 +187,16 @@ def send_digest(
     new_run: bool = True,
     stopping: Stop = lambda: False,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> DeliveryReport:
-    """Finish earlier runs of this digest, then freeze the current slot's run (once) and send it.
+    """Finish earlier runs of this digest, then freeze the current slot's run (once) and send it
+    (``workers`` > 1: by that many processes at once, workers.py).
 
     Earlier runs go first so that a subscriber's watermark has moved before the
     new run selects for them: a crash never makes the next run repeat posts.
     ``new_run=False`` only finishes earlier runs (the scheduler skipped the current
-    slot). One process at a time sends a digest: two would send the same outbox.
+    slot). One process at a time freezes and sends a digest; other senders (`publisher worker`)
+    may help with its outbox.
     """
     digest = config.digest(name)
     report = DeliveryReport(slot=current_slot(digest, now) if new_run else None)
@@ -189,13 +213,15 @@ def send_digest(
         with holding(store, f"digest {name}", f"digest {name!r} is being sent by another process"):
             try:
                 apply_unsubscribes(store)  # recorded while the state database was busy: no mail after leaving
-                deliver(config, store, digest, report, clock=clock, sleep=sleep, stopping=stopping, progress=progress)
+                send = functools.partial(
+                    _send, config, store, digest, report, clock=clock, sleep=sleep, stopping=stopping,
+                    progress=progress, workers=workers,
+                )  # fmt: skip
+                send()
                 if report.slot is not None and not stopping():
                     posts = live_posts(config, now)
                     report.planned = freeze_run(config, store, digest, report.slot, posts, now, secret)
-                    deliver(
-                        config, store, digest, report, clock=clock, sleep=sleep, stopping=stopping, progress=progress
-                    )
+                    send()
             finally:
                 report.waiting = store.runs.waiting().get(digest.name, report.waiting)
     return report

@@ -22,14 +22,16 @@ from .state import LockHolder, State
 log = logging.getLogger("publisher")
 
 
-def _gone(holder: LockHolder, me: LockHolder) -> bool:
-    """Our own pid in a lock we do not hold is left from an earlier process with that pid (a restarted container)."""
-    if holder.host != me.host:
+def process_gone(host: str, pid: int) -> bool:
+    """Whether process ``pid`` of ``host`` has ended; a process on another host cannot be checked (False).
+    Our own pid in a lock or claim we do not hold is left from an earlier process with that pid
+    (a restarted container)."""
+    if host != socket.gethostname():
         return False
-    if holder.pid == me.pid:
+    if pid == os.getpid():
         return True
     try:
-        os.kill(holder.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, run by another user
@@ -50,7 +52,7 @@ def holding(store: State, name: str, busy: str) -> Iterator[None]:
     try:
         with store.transaction():
             holder = store.locks.holder(name)
-            if holder is not None and not server and not _gone(holder, me):
+            if holder is not None and not server and not process_gone(holder.host, holder.pid):
                 raise Busy(f"{busy}: {holder}")
             store.locks.take(name, me)
         if holder is not None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import schedule
 
-from .clock import Clock, Sleep
+from .clock import Clock, Sleep, WallClock
 from .config import Config, DigestConfig
 from .delivery import describe, dry_run_summary, summary
 from .digest import send_digest
@@ -81,10 +81,7 @@ def due_slots(
 
 def shifted_clock(start: datetime | None) -> Clock:
     """The wall clock, or one that read ``start`` when made and runs at the same speed (to try a schedule)."""
-    if start is None:
-        return lambda: datetime.now(UTC)
-    offset = start - datetime.now(UTC)
-    return lambda: datetime.now(UTC) + offset
+    return WallClock(timedelta(0) if start is None else start - datetime.now(UTC))
 
 
 class Runner:

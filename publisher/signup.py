@@ -128,8 +128,19 @@ class _Confirmations:
     def __init__(self, store: State) -> None:
         self.store = store
 
-    def items(self) -> list[Outgoing]:
-        return [Outgoing(c.id, c.address, c.attempts, c.not_before, c) for c in self.store.confirmations.open()]
+    def claim(self, now: datetime) -> list[Outgoing]:
+        """Every one that is due: one process sends them (the "confirmations" lock), so none is held."""
+        return [
+            Outgoing(c.id, c.address, c.attempts, c.not_before, c)
+            for c in self.store.confirmations.open()
+            if c.not_before is None or c.not_before <= now
+        ]
+
+    def hold(self, out: Outgoing, now: datetime) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
 
     def refused(self, out: Outgoing) -> str | None:
         status = out.item.subscriber_status

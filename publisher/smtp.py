@@ -18,10 +18,8 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .clock import Clock, Sleep
 from .config import SmtpConfig
 from .errors import ConfigError, DeliveryError
 from .model import OutboxStatus
@@ -142,10 +140,9 @@ class Sender:
     that drops a fresh connection before taking the message, is a DeliveryError.
     """
 
-    def __init__(self, smtp: SmtpConfig, clock: Clock, sleep: Sleep) -> None:
+    def __init__(self, smtp: SmtpConfig) -> None:
         self.smtp = smtp
         self.password = smtp_password(smtp)
-        self.throttle = _Throttle(smtp.rate_limit, clock, sleep)
         self.session: _Deadline | None = None
         self.where = f"smtp {smtp.host}:{smtp.port}"
 
@@ -188,7 +185,6 @@ class Sender:
     def send(self, sender: str, recipient: str, data: bytes) -> Result:
         """One message; after a dropped connection it is tried once more on a fresh one (the drop is not
         the recipient's fault). A fresh connection that drops too is a DeliveryError."""
-        self.throttle.wait()
         fresh = self.session is None
         while True:
             session = self.open()
@@ -255,21 +251,3 @@ class Sender:
                 self.session.limit(self.smtp.timeout)
                 self.session.quit()
             self.drop()
-
-
-class _Throttle:
-    """At most ``rate`` messages per second (0: no limit), waiting through the injected sleep."""
-
-    def __init__(self, rate: float, clock: Clock, sleep: Sleep) -> None:
-        self.interval = timedelta(seconds=1 / rate) if rate > 0 else None
-        self.clock, self.sleep = clock, sleep
-        self.next: datetime | None = None
-
-    def wait(self) -> None:
-        if self.interval is None:
-            return
-        now = self.clock()
-        if self.next is not None and now < self.next:
-            self.sleep((self.next - now).total_seconds())
-            now = self.next
-        self.next = now + self.interval

@@ -75,7 +75,7 @@ def test_runs_outbox_and_watermarks_on_both_engines(backend: str, tmp_path: Path
                 [("S", "text", "<p>html</p>")],
                 [(a.id, 0, '{"n": "A"}', 5), (b.id, 0, "{}", 5)],
             )
-        items = state.runs.open_messages("daily")
+        items = state.claims.claim(["daily"], "sender-1", T, T + timedelta(minutes=10), 10)
         assert [(i.run, i.subscriber, i.fields, i.subscriber_status) for i in items] == [
             (run, a.id, {"n": "A"}, "active"),
             (run, b.id, {}, "active"),

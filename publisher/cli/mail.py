@@ -12,6 +12,8 @@ import click
 from ..state import open_state
 from .base import Context, in_future, main, parse_now, pass_context, progress_bar, warn_local_links
 
+MAX_WORKERS = 64  # sending processes one command may start
+
 
 @main.group()
 def digest() -> None:
@@ -39,8 +41,12 @@ def digest_preview(obj: Context, name: str, address: str | None, out: Path, now_
 @click.argument("name")
 @click.option("--dry-run", is_flag=True, help="Say what would be frozen and sent; change nothing.")
 @click.option("--now", "now_text", metavar="ISO-TIME", help="Send as at this (past) time; a future one is a dry run.")
+@click.option(
+    "--workers", type=click.IntRange(1, MAX_WORKERS), default=1, show_default=True,
+    help="Send with this many processes at once.",
+)  # fmt: skip
 @pass_context
-def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) -> None:
+def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None, workers: int) -> None:
     """Send the run that is due now, and finish earlier runs; one pass, no waiting for retries."""
     from ..delivery import dry_run_summary, summary
     from ..digest import send_digest
@@ -55,7 +61,7 @@ def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) ->
     clock = shifted_clock(now if now_text else None)
     with progress_bar(not dry_run and sys.stderr.isatty()) as progress:
         report = send_digest(
-            config, name, now, clock=clock, sleep=time.sleep, dry_run=dry_run, progress=progress
+            config, name, now, clock=clock, sleep=time.sleep, dry_run=dry_run, progress=progress, workers=workers
         )  # fmt: skip
     digest = config.digest(name)
     if dry_run:
@@ -70,6 +76,32 @@ def digest_send(obj: Context, name: str, dry_run: bool, now_text: str | None) ->
     click.echo(f"{name} {summary(digest, report, clock())}")
     if report.bounced or report.failed or report.unknown:
         sys.exit(1)
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit (for cron or a systemd timer).")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="Start the clock at this (past) time.")
+@pass_context
+def worker_command(obj: Context, once: bool, now_text: str | None) -> None:
+    """Send every digest's frozen messages, sharing the outbox with any other senders; run one on
+    each host that should send. Looks again every [run] tick_seconds; stops cleanly on SIGTERM."""
+    import logging
+    import threading
+
+    from ..delivery import describe
+    from ..scheduler import shifted_clock, stop_on_signals
+    from ..workers import counts, run_worker
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = obj.config()
+    if in_future(now := parse_now(now_text)):
+        raise click.UsageError(f"--now {now:%Y-%m-%d %H:%M %Z} is in the future; a worker sends only what is due")
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        report = run_worker(config, clock=shifted_clock(now if now_text else None), once=once, stop=stop)
+    if once:
+        with open_state(config.state) as store:
+            click.echo(f"worker: {describe(counts(store, report))}")
 
 
 @main.group("outbox", invoke_without_command=True)

@@ -208,7 +208,13 @@ def _smtp(data: Any) -> SmtpConfig:
         rate_limit=number_value(s, "rate_limit", 0.0, 0, 10_000),
         max_retries=count_value(s, "max_retries", 5, 0, 20),
         retry_base_seconds=number_value(s, "retry_base_seconds", 30.0, 0, DAY),
+        lease_seconds=number_value(s, "lease_seconds", 600.0, 1, DAY),
     )
+    if result.lease_seconds < 2 * result.timeout:  # a message must be sent well within its lease
+        raise ConfigError(
+            f"config: smtp.lease_seconds = {result.lease_seconds:g}: expected at least twice smtp.timeout"
+            f" ({2 * result.timeout:g} seconds)"
+        )
     s.finish(SmtpConfig)
     return result
 

@@ -135,6 +135,7 @@ class SmtpConfig:
     rate_limit: float = 0.0  # messages per second; 0: as fast as the server takes them
     max_retries: int = 5
     retry_base_seconds: float = 30.0
+    lease_seconds: float = 600.0  # a claimed message its sender has not handled by then goes to another sender
 
 
 @dataclass(frozen=True)

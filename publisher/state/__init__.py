@@ -15,11 +15,13 @@ from types import TracebackType
 from typing import Protocol
 
 from ..errors import StateError
+from .claims import OutboxClaims
 from .content import POST_FORMAT, CachedFile, ContentIndex, Meta
 from .database import SQLITE, Database
 from .ledgers import FeedLedger, FeedRecord, PublishLedger
 from .locks import LockHolder, Locks
 from .mail import MailEvent, MailRecords
+from .pace import SendPace
 from .runs import DigestRuns, OutboxItem, RunSummary, Waiting
 from .signups import Confirmations, QueuedConfirmation, Signups
 from .subscribers import Subscribers
@@ -71,6 +73,8 @@ class State:
         self.published = PublishLedger(db)
         self.subscribers = Subscribers(db)
         self.runs = DigestRuns(db)
+        self.claims = OutboxClaims(db)
+        self.pace = SendPace(db)
         self.signups = Signups(db)
         self.confirmations = Confirmations(db)
         self.mail = MailRecords(db)

@@ -44,6 +44,7 @@ class Dialect:
     begin: str  # starts a write transaction
     nocase: Callable[[str], str]  # an expression comparing a column case-insensitively to a parameter
     insertion_order: str  # a column of mail_processed that grows with each insert
+    skip_locked: str  # ends a SELECT of rows to claim: rows another transaction holds are passed over
 
 
 def _sqlite_nocase(column: str) -> str:
@@ -54,8 +55,8 @@ def _postgres_nocase(column: str) -> str:
     return f"lower({column}) = lower(?)"  # served by an index on lower(column)
 
 
-SQLITE = Dialect("sqlite", "?", "BEGIN IMMEDIATE", _sqlite_nocase, "rowid")
-POSTGRES = Dialect("postgresql", "%s", "BEGIN", _postgres_nocase, "seq")
+SQLITE = Dialect("sqlite", "?", "BEGIN IMMEDIATE", _sqlite_nocase, "rowid", "")  # one writer: nothing to skip
+POSTGRES = Dialect("postgresql", "%s", "BEGIN", _postgres_nocase, "seq", " FOR UPDATE SKIP LOCKED")
 
 
 @functools.lru_cache(maxsize=512)
@@ -135,12 +136,16 @@ class Database:
             cursor.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One atomic unit of work, one writer at a time: committed together or not at all."""
+    def transaction(self, *, row_locks: bool = False) -> Iterator[None]:
+        """One atomic unit of work, one writer at a time: committed together or not at all.
+
+        ``row_locks``: the work locks the rows it changes itself (``skip_locked``), so on PostgreSQL
+        it does not take the write lock and many such transactions run side by side.
+        """
         self._run(self.dialect.begin, ())
         self.in_transaction = True
         try:
-            if self._write_lock is not None:
+            if self._write_lock is not None and not row_locks:
                 self._write_lock(self)
             yield
         except BaseException:
@@ -148,17 +153,6 @@ class Database:
             self._rollback()
             raise
         self.in_transaction = False
-        self._run("COMMIT", ())
-
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """A transaction that takes no write lock: for work whose rows lock themselves (FOR UPDATE)."""
-        self._run("BEGIN", ())
-        try:
-            yield
-        except BaseException:
-            self._rollback()
-            raise
         self._run("COMMIT", ())
 
     def _rollback(self) -> None:

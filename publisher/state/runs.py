@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from .database import Database, Row
 
@@ -47,11 +47,17 @@ class RunSummary:
     counts: dict[str, int]
 
 
+def stamp(when: datetime) -> str:
+    """A time as the outbox keeps the times SQL compares (not_before, lease_until): in UTC, so that
+    their text order is their time order."""
+    return when.astimezone(UTC).isoformat()
+
+
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _item(row: Row) -> OutboxItem:
+def outbox_item(row: Row) -> OutboxItem:
     return OutboxItem(
         id=row["id"],
         run=row["run"],
@@ -112,13 +118,6 @@ class DigestRuns:
         )
         return run
 
-    def open_messages(self, digest: str) -> list[OutboxItem]:
-        """Messages of this digest still to send (pending or waiting for a retry), oldest run first."""
-        rows = self.db.rows(
-            OUTBOX_ITEM + " WHERE r.digest = ? AND o.status IN ('pending', 'retry') ORDER BY o.id", (digest,)
-        )
-        return [_item(row) for row in rows]
-
     def body(self, body: int) -> tuple[str, str, str]:
         """The shared (subject, text, html) of one render."""
         row = self.db.row("SELECT subject, text, html FROM run_bodies WHERE id = ?", (body,))
@@ -136,8 +135,9 @@ class DigestRuns:
 
     def mark_retry(self, item: OutboxItem, not_before: datetime, error: str) -> None:
         self.db.execute(
-            "UPDATE outbox SET status = 'retry', attempts = attempts + 1, not_before = ?, error = ? WHERE id = ?",
-            (not_before.isoformat(), error, item.id),
+            "UPDATE outbox SET status = 'retry', attempts = attempts + 1, not_before = ?, error = ?, lease_until = NULL"
+            " WHERE id = ?",
+            (stamp(not_before), error, item.id),
         )
 
     def mark_done(self, item: OutboxItem, status: str, error: str) -> None:

@@ -352,6 +352,14 @@ SHARED: tuple[str, ...] = (
     """
     ALTER TABLE files ADD COLUMN media TEXT;
     """,
+    # Several senders share one outbox: a sender claims a few rows for a while (a lease) and a row
+    # whose sender died goes to another once its lease has run out (state/claims.py). The send pace
+    # shared by every sender of one SMTP server ([smtp] rate_limit across processes and hosts).
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN lease_until TEXT;
+    CREATE TABLE send_pace (name TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL);
+    """,
 )
 
 VERSION = len(SQLITE_HISTORY) + len(SHARED)
