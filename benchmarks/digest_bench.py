@@ -162,7 +162,7 @@ def bench_delivery(config_path: Path, people: list[Subscriber], runs: int) -> di
             plan = freeze_run(config, store, digest, NOW - timedelta(hours=4), posts, NOW, SECRET)
             report = DeliveryReport()
             started, cpu = time.perf_counter(), cpu_seconds()
-            deliver(config, store, digest, report, clock=lambda: datetime.now(UTC), sleep=time.sleep)
+            deliver(config, store, [digest], report, clock=lambda: datetime.now(UTC), sleep=time.sleep)
             seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         assert report.sent == len(plan.messages), report
         rates.append(report.sent / seconds)

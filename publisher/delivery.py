@@ -13,8 +13,8 @@ pass at once with a DeliveryError: the outbox is kept as it is.
 
 Any number of senders (``digest send --workers``, ``publisher worker`` on other
 hosts) share one outbox: each pass claims a few messages at a time with a lease
-(state/claims.py) and renews a message's lease just before sending it, so two
-senders never send the same message, and the messages of a sender that died go
+(state/claims.py) and renews a message's lease just before sending it (when less than half
+of it is left), so two senders never send the same message, and the messages of a sender that died go
 out once their lease has run out. Its one message in flight may go twice, as above.
 ``[smtp] rate_limit`` is kept by all of them together (state/pace.py).
 
@@ -31,7 +31,7 @@ import secrets
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .addresses import parse_mailbox
@@ -127,7 +127,7 @@ def _record(
     outcome, detail = result.outcome, result.detail
     if outcome is OutboxStatus.RETRY and out.attempts + 1 > smtp.max_retries:
         outcome, detail = OutboxStatus.FAILED, f"{detail} (gave up after {out.attempts + 1} tries)"
-    with store.transaction():
+    with store.transaction(row_locks=True):  # its rows only: senders record side by side on PostgreSQL
         if outcome is OutboxStatus.SENT:
             queue.sent(out, now)
         elif outcome is OutboxStatus.RETRY:
@@ -237,13 +237,20 @@ class _DigestOutbox:
         self.lease = timedelta(seconds=config.smtp.lease_seconds)
         self.name = sender_name()
         self.renders: dict[int, Render] = {}
+        self.held: set[int] = set()
+        self.until = datetime.min.replace(tzinfo=UTC)  # when the leases of ``held`` run out
 
     def claim(self, now: datetime) -> list[Outgoing]:
         items = self.store.claims.claim(list(self.digests), self.name, now, now + self.lease, CLAIM_BATCH)
+        self.held, self.until = {item.id for item in items}, now + self.lease
         return [Outgoing(item.id, item.fields["address"], item.attempts, item.not_before, item) for item in items]
 
     def hold(self, out: Outgoing, now: datetime) -> bool:
-        return self.store.claims.hold(out.id, self.name, now + self.lease)
+        """Whether the message is still ours, with at least half a lease left to send it in: a sender
+        that stalled past its lease may have lost it to another."""
+        if now >= self.until - self.lease / 2:
+            self.held, self.until = self.store.claims.renew(self.name, now + self.lease), now + self.lease
+        return out.id in self.held
 
     def release(self) -> None:
         self.store.claims.release(self.name)

@@ -54,8 +54,8 @@ def test_a_claim_holds_rows_until_its_lease_runs_out_then_another_sender_takes_t
         late = T + LEASE
         taken = claims.claim(["daily"], "C", late, late + LEASE, 5)
         assert [i.id for i in taken] == [ids[1], ids[2]]  # A's unsent one and B's, whose leases ran out
-        assert not claims.hold(ids[1], "A", late + LEASE)  # A, had it lived on, must not send it now
-        assert claims.hold(ids[1], "C", late + LEASE)
+        assert claims.renew("A", late + LEASE) == set()  # A, had it lived on, must not send them now
+        assert claims.renew("C", late + LEASE) == {ids[1], ids[2]}
         assert claims.holders(late) == ["C"]
 
         with state.transaction():

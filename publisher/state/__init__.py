@@ -92,9 +92,10 @@ class State:
         return _open(self.path, self.url, timeout)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One atomic unit of work, one writer at a time: committed together or not at all."""
-        with self.db.transaction():
+    def transaction(self, *, row_locks: bool = False) -> Iterator[None]:
+        """One atomic unit of work, one writer at a time: committed together or not at all
+        (``row_locks``: work on rows that lock themselves, see Database.transaction)."""
+        with self.db.transaction(row_locks=row_locks):
             yield
 
     def problems(self, *, quick: bool = False) -> list[str]:

@@ -1,7 +1,7 @@
 """Outbox rows claimed by one sender at a time, for a while: how several senders share one outbox.
 
 A sender claims a few due rows at once, writing its name and a lease (a time) on
-them, and renews a row's lease just before it sends that row's message. Other
+them, and renews its leases before a message when less than half is left. Other
 senders pass over rows whose lease has not run out; on PostgreSQL they also pass
 over rows another claim is taking at that moment (SKIP LOCKED), so claims never
 wait for each other. A row whose sender died is claimed again once its lease has
@@ -54,14 +54,15 @@ class OutboxClaims:
             rows = self.db.rows(OUTBOX_ITEM + f" WHERE o.id IN ({chosen}) ORDER BY o.id", ids)
         return [outbox_item(row) for row in rows]
 
-    def hold(self, item: int, sender: str, lease_until: datetime) -> bool:
-        """Renew ``sender``'s lease on a message it is about to send; False when it is no longer its
-        own (its lease ran out and another sender claimed it) or no longer to be sent."""
-        changed = self.db.execute(
-            f"UPDATE outbox SET lease_until = ? WHERE id = ? AND claimed_by = ? AND status IN {OPEN}",
-            (stamp(lease_until), item, sender),
+    def renew(self, sender: str, lease_until: datetime) -> set[int]:
+        """Extend ``sender``'s lease on the messages it still holds (claimed, not yet handled); their
+        ids. One whose lease ran out and that another sender claimed is no longer among them."""
+        rows = self.db.rows(
+            "UPDATE outbox SET lease_until = ?"
+            f" WHERE claimed_by = ? AND lease_until IS NOT NULL AND status IN {OPEN} RETURNING id",
+            (stamp(lease_until), sender),
         )
-        return changed == 1
+        return {row["id"] for row in rows}
 
     def holders(self, now: datetime) -> list[str]:
         """The senders holding messages whose lease has not run out."""
