@@ -13,10 +13,11 @@ pass at once with a DeliveryError: the outbox is kept as it is.
 
 Any number of senders (``digest send --workers``, ``publisher worker`` on other
 hosts) share one outbox: each pass claims a few messages at a time with a lease
-(state/claims.py) and renews a message's lease just before sending it (when less than half
-of it is left), so two senders never send the same message, and the messages of a sender that died go
-out once their lease has run out. Its one message in flight may go twice, as above.
-``[smtp] rate_limit`` is kept by all of them together (state/pace.py).
+(state/claims.py) and checks, before each message, that it still holds it with
+at least half a lease left, so two senders never send the same message; the
+messages of a sender that died go out once their lease has run out (at once, on
+its own host). Its one message in flight may go twice, as above. ``[smtp]
+rate_limit`` is kept by all of them together (state/pace.py).
 
 The exchange with the server, with its deadlines, is smtp.py. A message handed
 over in full whose reply does not come in time may have been delivered: it is
@@ -237,6 +238,7 @@ class _DigestOutbox:
         self.lease = timedelta(seconds=config.smtp.lease_seconds)
         self.name = sender_name()
         self.renders: dict[int, Render] = {}
+        self.envelope_from = {digest.name: parse_mailbox(digest.from_address)[1] for digest in digests}
         self.held: set[int] = set()
         self.until = datetime.min.replace(tzinfo=UTC)  # when the leases of ``held`` run out
 
@@ -265,7 +267,7 @@ class _DigestOutbox:
         if item.body not in self.renders:
             self.renders[item.body] = Render(*self.store.runs.body(item.body))
         render = self.renders[item.body]
-        return item.fields.get("return_path", parse_mailbox(digest.from_address)[1]), message_bytes(
+        return item.fields.get("return_path", self.envelope_from[digest.name]), message_bytes(
             self.config, digest, item.slot, item.frozen, item.subscriber, render, item.fields
         )
 

@@ -181,3 +181,15 @@ def test_vs_hugo_without_hugo_skips_with_a_note(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "hugo is not on PATH" in done.stderr
     assert "generating" not in done.stderr
+
+
+def test_senders_benchmark_runs_with_tiny_sizes() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "senders_bench.py"), "--messages", "12", "--subscribers", "20",
+         "--posts", "6", "--runs", "1", "--top", "3"],
+        capture_output=True, text=True, cwd=REPO / "benchmarks", timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "aiosmtpd: median messages/s 1 worker " in done.stdout and "; 1 -> 4 workers x" in done.stdout
+    assert "queueing on sqlite: median " in done.stdout
+    assert "where the time goes: one worker, " in done.stdout

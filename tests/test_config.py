@@ -113,6 +113,11 @@ def test_missing_config_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureF
         ("[smtp]\nretry_base_seconds = 1e300", "smtp.retry_base_seconds = 1e+300: expected a number"),
         ("[smtp]\nrate_limit = nan", "smtp.rate_limit = nan: expected a number"),
         ("[smtp]\nmax_retries = 5000", "smtp.max_retries = 5000: expected an integer of at least 0 and at most 20"),
+        ("[smtp]\nlease_seconds = 0", "smtp.lease_seconds = 0: expected a number of at least 1 and at most 86400"),
+        (
+            "[smtp]\ntimeout = 400",
+            "smtp.lease_seconds = 600: expected at least twice smtp.timeout (800 seconds)",
+        ),
         ("[run]\npublish_interval_minutes = 9223372036854775807", "run.publish_interval_minutes = 9223372036854775807"),
         ("[feeds]\nurl_path = '/<int:x>/'", "feeds.url_path = '/<int:x>/': expected a URL path of letters"),
         ("[feeds]\nurl_path = '/feeds<'", "feeds.url_path = '/feeds<': expected a URL path"),
