@@ -22,7 +22,7 @@ from publisher.feeds import fingerprint, plan_feeds
 from publisher.model import Enclosure, Post
 from publisher.publish import live_posts, publish
 from publisher.state import open_state
-from publisher.state.schema import VERSION
+from publisher.state.schema import SHARED, SQLITE_HISTORY
 
 from .conftest import ATOM_SCHEMA, BASE_CONFIG, NOW, Site
 from .digest_helpers import secret
@@ -174,9 +174,14 @@ def test_a_state_file_from_before_media_is_migrated_and_its_posts_read_again(tmp
     site = _site(tmp_path / "site")
     config = site.config
     publish(config, NOW)
-    # The state file as the previous release left it: no media column, its posts indexed without one.
+    # The state file as the previous release left it: no media column (nor what later versions added),
+    # its posts indexed without one.
     db = sqlite3.connect(config.state.path, isolation_level=None)
-    db.executescript(f"ALTER TABLE files DROP COLUMN media; PRAGMA user_version = {VERSION - 1};")
+    before_media = len(SQLITE_HISTORY) + next(i for i, step in enumerate(SHARED) if "COLUMN media" in step)
+    db.executescript(
+        "ALTER TABLE files DROP COLUMN media; ALTER TABLE outbox DROP COLUMN claimed_by;"
+        f" ALTER TABLE outbox DROP COLUMN lease_until; DROP TABLE send_pace; PRAGMA user_version = {before_media};"
+    )
     old_key = fingerprint(
         config.site, config.content, config.tags, __version__, 4
     )  # the last POST_FORMAT without media
