@@ -162,7 +162,7 @@ def bench_delivery(config_path: Path, people: list[Subscriber], runs: int, base:
             for run in range(runs):
                 for workers in WORKERS:
                     with state_on(base):
-                        config, messages = frozen(config_path, people, port, f"d{run}-{workers}")
+                        config, messages = frozen(config_path, people, port, f"{sink}-{run}-{workers}")
                         started = time.perf_counter()
                         report = send(config, workers)
                         seconds = time.perf_counter() - started
@@ -170,7 +170,7 @@ def bench_delivery(config_path: Path, people: list[Subscriber], runs: int, base:
                     rates[workers].append(report.sent / seconds)
                     print(f"  {sink}, {workers} worker(s), run {run + 1}: {report.sent / seconds:,.0f} messages/s")
             with state_on(base):
-                config, _ = frozen(config_path, people[:0], port, "empty")
+                config, _ = frozen(config_path, people[:0], port, f"{sink}-empty")
                 started = time.perf_counter()
                 send(config, max(WORKERS))
                 startup = time.perf_counter() - started
