@@ -16,7 +16,9 @@ import pytest
 
 from publisher.config import SmtpConfig, StateConfig
 from publisher.delivery import Pace, release_dead_claims
+from publisher.digest import freeze_run
 from publisher.model import Subscriber
+from publisher.publish import live_posts
 from publisher.state import State, open_state
 
 from .conftest import NOW, Site
@@ -163,6 +165,22 @@ def test_workers_on_two_hosts_share_a_frozen_outbox_and_send_each_message_once(t
     assert recorder.per_recipient() == dict.fromkeys(readers, 1)
     with open_state(site.config.state) as store:
         assert store.runs.summaries()[0].counts == {"sent": 120}
+
+
+def test_a_long_running_worker_sends_what_is_frozen_and_stops_on_sigterm(tmp_path: Path) -> None:
+    recorder = Recorder()
+    with mail_server(recorder) as port:
+        site = published_site(tmp_path / "site", port)
+        readers = _readers(site, 30)
+        with open_state(site.config.state) as store:  # a run frozen by another host's `publisher run`
+            freeze_run(site.config, store, site.config.digest("daily"), NOW, live_posts(site.config, NOW), NOW, b"k")
+        worker = _publisher(site, "worker")
+        assert recorder.wait_for(30), "the worker never sent the run"
+        worker.send_signal(signal.SIGTERM)
+        _out, log = worker.communicate(timeout=60)
+    assert worker.returncode == 0, log
+    assert "worker: 30 sent, 0 waiting, 0 bounced, 0 failed" in log and "Traceback" not in log
+    assert recorder.per_recipient() == dict.fromkeys(readers, 1)
 
 
 CRASH_READERS = 2000
