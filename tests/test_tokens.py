@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 
 import pytest
+from itsdangerous import Signer
+from itsdangerous.encoding import base64_decode
 
 from publisher.bounces import MAIL_UNSUBSCRIBE, VERP
 from publisher.errors import ConfigError, SubscriberError
@@ -148,3 +152,24 @@ def test_an_old_secret_with_spaces_still_checks_the_links_it_signed() -> None:
     legacy = "1." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
     assert token_valid(value, MANAGE, legacy, ADA)
     assert not token_valid(b"first-half-0123456789", MANAGE, legacy, ADA)
+
+
+@pytest.mark.parametrize("secret", [OLD, ROTATED])
+def test_tokens_are_the_signatures_itsdangerous_makes(secret: bytes) -> None:
+    """Tokens are signed from keyed HMACs kept per purpose: they must stay what itsdangerous's Signer
+    makes with the newest key and the purpose's salt, so links already mailed keep working."""
+    newest = secret.split(b",")[0]
+    for subscriber_id, address in ((1, ADA), (9876, "Zoë.Müller@Example.ORG")):
+        payload = f"{subscriber_id}\0{address.lower()}".encode()
+        for purpose in (UNSUBSCRIBE, MANAGE, CONFIRM):
+            expected = f"{subscriber_id}.{_itsdangerous(newest, purpose).get_signature(payload).decode()}"
+            assert make_token(secret, purpose, subscriber_id, address) == expected
+            assert token_valid(secret, purpose, expected, address)
+        for purpose in (VERP, MAIL_UNSUBSCRIBE):
+            mac = base64_decode(_itsdangerous(newest, purpose).get_signature(payload))[:16]
+            expected = f"{subscriber_id}.{base64.b32encode(mac).decode().rstrip('=').lower()}"
+            assert make_address_token(secret, purpose, subscriber_id, address) == expected
+
+
+def _itsdangerous(key: bytes, purpose: str) -> Signer:
+    return Signer(key, salt=f"publisher.{purpose}", key_derivation="hmac", digest_method=hashlib.sha256)
