@@ -11,6 +11,9 @@ A run is frozen once per slot; delivery.py sends its outbox.
 from __future__ import annotations
 
 import functools
+import gc
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,12 +29,23 @@ from .private import write_private
 from .publish import live_posts
 from .reading import Progress
 from .rendering import Renderer
+from .renderpool import Group, Renders
 from .slots import current_slot
 from .state import State, open_state
 from .subscribers import valid_address
 from .tokens import secret_from_env
 from .unsubscribes import apply_unsubscribes
 from .workers import deliver_in_processes
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Who gets which posts: the distinct groups to render once each, and each recipient's group."""
+
+    posts: tuple[tuple[int, str], ...]  # (published.seq, post id)
+    groups: tuple[Group, ...]
+    messages: tuple[tuple[Subscriber, int, tuple[Post, ...]], ...]  # (recipient, index into groups, posts)
+    watermark: int  # the ledger position every recipient has seen once their message is sent
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,41 @@ def select_posts(
     return tuple(out)
 
 
+def select_run(
+    digest: DigestConfig, posts: list[Post], seqs: dict[str, int], recipients: list[tuple[Subscriber, int]]
+) -> Selection:
+    """Select for every (subscriber, watermark) and group them by distinct (posts, has-a-name, language)."""
+    candidates = _candidates(posts, seqs, digest)
+    selections: dict[tuple[tuple[str, ...] | None, int], tuple[tuple[Post, ...], tuple[str, ...]]] = {}
+    groups: dict[tuple[tuple[str, ...], bool, str | None], int] = {}
+    chosen_groups: list[Group] = []
+    messages = []
+    for subscriber, watermark in recipients:
+        tags = digest.tags if digest.tags is not None else subscriber.tags
+        key = (tags, watermark)
+        found = selections.get(key)
+        if found is None:
+            chosen = select_posts(candidates, tags, watermark, digest.max_items)
+            found = selections[key] = (chosen, tuple(p.id for p in chosen))
+        chosen, ids = found
+        if len(chosen) < digest.min_items:
+            continue
+        named = bool(subscriber.name)
+        group = (ids, named, subscriber.language)
+        index = groups.get(group)
+        if index is None:
+            index = groups[group] = len(chosen_groups)
+            chosen_groups.append((chosen, named, subscriber.language))
+        messages.append((subscriber, index, chosen))
+    used = {pid for ids, _, _ in groups for pid in ids}
+    return Selection(
+        posts=tuple(sorted((seqs[pid], pid) for pid in used)),
+        groups=tuple(chosen_groups),
+        messages=tuple(messages),
+        watermark=max(seqs.values(), default=0),  # posts enter the ledger only when really published
+    )
+
+
 def plan_run(
     renderer: Renderer,
     posts: list[Post],
@@ -78,55 +127,47 @@ def plan_run(
     recipients: list[tuple[Subscriber, int]],
 ) -> RunPlan:
     """Select for every (subscriber, watermark) and render once per distinct (posts, has-a-name, language)."""
-    digest = renderer.digest
-    candidates = _candidates(posts, seqs, digest)
-    selections: dict[tuple[tuple[str, ...] | None, int], tuple[Post, ...]] = {}
-    groups: dict[tuple[tuple[str, ...], bool, str | None], int] = {}
-    renders: list[Render] = []
-    messages = []
-    for subscriber, watermark in recipients:
-        tags = digest.tags if digest.tags is not None else subscriber.tags
-        key = (tags, watermark)
-        chosen = selections.get(key)
-        if chosen is None:
-            chosen = selections[key] = select_posts(candidates, tags, watermark, digest.max_items)
-        if len(chosen) < digest.min_items:
-            continue
-        group = (tuple(p.id for p in chosen), bool(subscriber.name), subscriber.language)
-        index = groups.get(group)
-        if index is None:
-            index = groups[group] = len(renders)
-            renders.append(renderer.render(chosen, named=group[1], language=group[2]))
-        messages.append((subscriber, index, chosen))
-    used = {p.id for _, _, chosen in messages for p in chosen}
-    return RunPlan(
-        posts=tuple(sorted((seqs[pid], pid) for pid in used)),
-        renders=tuple(renders),
-        messages=tuple(messages),
-        watermark=max(seqs.values(), default=0),  # posts enter the ledger only when really published
-    )
+    selection = select_run(renderer.digest, posts, seqs, recipients)
+    with closing(Renders(renderer, selection.groups)) as renders:
+        return _plan(selection, renders.result())
+
+
+def _plan(selection: Selection, renders: list[Render]) -> RunPlan:
+    return RunPlan(selection.posts, tuple(renders), selection.messages, selection.watermark)
+
+
+@contextmanager
+def _bulk() -> Iterator[None]:
+    """No cyclic garbage collection while a run is frozen: the run makes a few hundred thousand objects
+    that all live until it is committed, and the collector would walk them again and again for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def freeze_run(
     config: Config, store: State, digest: DigestConfig, slot: datetime, posts: list[Post], now: datetime, secret: bytes
 ) -> RunPlan | None:
-    """Fix the run's posts and recipients in one transaction; None when this slot was frozen before."""
+    """Fix the run's posts and recipients in one transaction; None when this slot was frozen before.
+
+    A large run's renders are made on worker processes while this one signs each recipient's links.
+    """
     renderer = Renderer(config, digest)
-    with store.transaction():
+    with store.transaction(), _bulk():
         if store.runs.exists(digest.name, slot):
             return None
-        plan = plan_run(renderer, posts, store.published.seqs(), store.subscribers.active(digest.name))
-        store.runs.insert(
-            digest.name,
-            slot,
-            now,
-            plan.posts,
-            [(r.subject, r.text, r.html) for r in plan.renders],
-            (
-                (s.id, index, fields_json(recipient_fields(config, secret, s)), plan.watermark)
-                for s, index, _ in plan.messages
-            ),
-        )
+        selection = select_run(digest, posts, store.published.seqs(), store.subscribers.active(digest.name))
+        with closing(Renders(renderer, selection.groups)) as renders:
+            rows = [
+                (s.id, index, fields_json(recipient_fields(config, secret, s)), selection.watermark)
+                for s, index, _ in selection.messages
+            ]
+            plan = _plan(selection, renders.result())
+        store.runs.insert(digest.name, slot, now, plan.posts, [(r.subject, r.text, r.html) for r in plan.renders], rows)
     return plan
 
 

@@ -25,7 +25,7 @@ from .addresses import parse_mailbox
 from .config import Config, DigestConfig
 from .model import Subscriber
 from .subscribers import MANAGE, UNSUBSCRIBE
-from .tokens import make_token
+from .tokens import make_tokens
 
 BODY_ENCODING = "base64"  # 7-bit safe for any server; quoted-printable is pure Python and 20x slower
 # Headers are written up to RFC 5322's hard limit of 998 characters, never encoded: a List-Unsubscribe
@@ -66,8 +66,7 @@ class Render:
 def recipient_fields(config: Config, secret: bytes, subscriber: Subscriber) -> dict[str, str]:
     """What differs per recipient: frozen with the run so a resend is identical."""
     base = config.web.base_url
-    unsubscribe = make_token(secret, UNSUBSCRIBE, subscriber.id, subscriber.address)
-    manage = make_token(secret, MANAGE, subscriber.id, subscriber.address)
+    unsubscribe, manage = make_tokens(secret, (UNSUBSCRIBE, MANAGE), subscriber.id, subscriber.address)
     fields = {
         "name": one_line(subscriber.name),
         "address": subscriber.address,

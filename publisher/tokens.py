@@ -23,11 +23,14 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from itsdangerous import Signer
-from itsdangerous.encoding import base64_encode
 
 from .errors import ConfigError, SubscriberError
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
 
 SECRET_ENV = "PUBLISHER_SECRET"
 # One answer for a made-up token and for a real id with a wrong signature: a stranger must
@@ -62,29 +65,41 @@ def secret_from_env() -> bytes:
 
 @dataclass(frozen=True)
 class _Signing:
-    """itsdangerous's signer for one purpose, with each key derived once (newest first) and an HMAC
-    already keyed with it, copied for each signature: a digest run signs two to four tokens per
-    recipient, and keying an HMAC costs as much as the signature itself. The signatures are
-    itsdangerous's (HMAC-SHA256 under the derived key), byte for byte."""
+    """itsdangerous's signatures for one purpose (HMAC-SHA256 under the key derived for its salt), made
+    from SHA-256 states already fed each derived key's inner and outer pads (RFC 2104), copied for each
+    signature: a digest run signs two to four tokens per recipient, and deriving, keying and the HMAC
+    wrapper cost more than the hashing itself. Newest key first; byte for byte what itsdangerous makes."""
 
-    macs: tuple[hmac.HMAC, ...]
+    pads: tuple[tuple[HASH, HASH], ...]  # per key: (inner, outer)
 
     def signature(self, payload: bytes) -> bytes:
-        return self._mac(self.macs[0], payload)
-
-    def verify(self, payload: bytes, signature: str) -> bool:
-        """Compared as text, as written: a signature whose unused base64 bits were changed is refused too."""
-        return any(hmac.compare_digest(base64_encode(mac).decode(), signature) for mac in self.signatures(payload))
+        return _hmac(self.pads[0], payload)
 
     def signatures(self, payload: bytes) -> list[bytes]:
         """The signature with each key, newest first."""
-        return [self._mac(mac, payload) for mac in self.macs]
+        return [_hmac(pads, payload) for pads in self.pads]
 
-    @staticmethod
-    def _mac(keyed: hmac.HMAC, payload: bytes) -> bytes:
-        mac = keyed.copy()
-        mac.update(payload)
-        return mac.digest()
+    def verify(self, payload: bytes, signature: str) -> bool:
+        """Compared as text, as written: a signature whose unused base64 bits were changed is refused too."""
+        return any(hmac.compare_digest(_text(mac), signature) for mac in self.signatures(payload))
+
+
+def _hmac(pads: tuple[HASH, HASH], payload: bytes) -> bytes:
+    inner, outer = pads[0].copy(), pads[1].copy()
+    inner.update(payload)
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def _pads(key: bytes) -> tuple[HASH, HASH]:
+    block = hashlib.sha256().block_size
+    key = key.ljust(block, b"\0") if len(key) <= block else hashlib.sha256(key).digest().ljust(block, b"\0")
+    return hashlib.sha256(bytes(k ^ 0x36 for k in key)), hashlib.sha256(bytes(k ^ 0x5C for k in key))
+
+
+def _text(signature: bytes) -> str:
+    """A signature as a link carries it: URL-safe base64 without padding (itsdangerous's base64_encode)."""
+    return base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
 
 
 @functools.lru_cache(maxsize=32)
@@ -93,7 +108,7 @@ def _signing(secret: bytes, purpose: str) -> _Signing:
     signer = Signer(
         list(reversed(keys)), salt=_SALT.format(purpose), key_derivation="hmac", digest_method=hashlib.sha256
     )
-    return _Signing(tuple(hmac.new(signer.derive_key(key), digestmod=hashlib.sha256) for key in keys))
+    return _Signing(tuple(_pads(signer.derive_key(key)) for key in keys))
 
 
 def _payload(subscriber_id: int, address: str) -> bytes:
@@ -109,7 +124,7 @@ def _legacy_macs(secret: bytes, purpose: str, subscriber_id: int, address: str) 
 
 def sign(secret: bytes, purpose: str, text: str) -> str:
     """A URL-safe signature of ``text`` for this purpose (the forms' CSRF tokens)."""
-    return base64_encode(_signing(secret, purpose).signature(text.encode())).decode()
+    return _text(_signing(secret, purpose).signature(text.encode()))
 
 
 def signed(secret: bytes, purpose: str, text: str, signature: str) -> bool:
@@ -119,8 +134,13 @@ def signed(secret: bytes, purpose: str, text: str, signature: str) -> bool:
 
 def make_token(secret: bytes, purpose: str, subscriber_id: int, address: str) -> str:
     """``"<id>.<signature>"``: URL-safe and valid only for this purpose and this address."""
-    signature = base64_encode(_signing(secret, purpose).signature(_payload(subscriber_id, address))).decode()
-    return f"{subscriber_id}.{signature}"
+    return make_tokens(secret, (purpose,), subscriber_id, address)[0]
+
+
+def make_tokens(secret: bytes, purposes: tuple[str, ...], subscriber_id: int, address: str) -> list[str]:
+    """make_token for each of ``purposes``: one recipient's links, signed over one payload."""
+    payload = _payload(subscriber_id, address)
+    return [f"{subscriber_id}.{_text(_signing(secret, purpose).signature(payload))}" for purpose in purposes]
 
 
 def token_subscriber(token: str) -> int:

@@ -135,6 +135,22 @@ class Database:
         finally:
             cursor.close()
 
+    def copy_in(self, table: str, columns: tuple[str, ...], rows: Iterable[Params]) -> None:
+        """Many new rows at once: PostgreSQL's COPY (one stream, no statement per row), else executemany."""
+        if self.dialect is SQLITE:
+            marks = ", ".join("?" * len(columns))
+            self.many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            return
+        cursor = self.connection.cursor()
+        try:
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except self._driver_error as exc:
+            raise self._translate(exc) from None
+        finally:
+            cursor.close()
+
     @contextmanager
     def transaction(self, *, row_locks: bool = False) -> Iterator[None]:
         """One atomic unit of work, one writer at a time: committed together or not at all.

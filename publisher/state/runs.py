@@ -108,12 +108,21 @@ class DigestRuns:
         self.db.many(
             "INSERT INTO run_posts (run, seq, post_id) VALUES (?, ?, ?)", ((run, seq, pid) for seq, pid in posts)
         )
-        body_ids = [
-            self.db.insert("INSERT INTO run_bodies (run, subject, text, html) VALUES (?, ?, ?, ?)", (run, *body))
-            for body in bodies
-        ]
+        # One statement for every body, not one round trip each. Ids grow in insertion order (SQLite's
+        # next rowid, PostgreSQL's identity sequence) and this transaction is the only writer: the
+        # bodies' ids are those above the largest before, in order.
+        before = self.db.value("SELECT coalesce(max(id), 0) FROM run_bodies")
         self.db.many(
-            "INSERT INTO outbox (run, subscriber, body, fields, watermark) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO run_bodies (run, subject, text, html) VALUES (?, ?, ?, ?)", ((run, *b) for b in bodies)
+        )
+        body_ids = [
+            row["id"]
+            for row in self.db.rows("SELECT id FROM run_bodies WHERE id > ? AND run = ? ORDER BY id", (before, run))
+        ]
+        assert len(body_ids) == len(bodies), (len(body_ids), len(bodies))
+        self.db.copy_in(
+            "outbox",
+            ("run", "subscriber", "body", "fields", "watermark"),
             ((run, sub, body_ids[index], fields, mark) for sub, index, fields, mark in messages),
         )
         return run

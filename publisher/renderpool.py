@@ -1,0 +1,73 @@
+"""A run's shared renders on every core: a large run's groups are rendered by forked worker processes
+while the parent signs and queues each recipient's row.
+
+Workers are forked, so they start with the parent's Renderer (compiled templates, post blocks) and
+the groups in memory: only index ranges go to them and finished renders come back. A render depends
+only on its group, never on which process made it or in what order, so the run is the same on one
+core or many (tests/test_digest_parallel.py).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from .message import Render
+from .model import Post
+from .reading import _bind_to_parent
+from .rendering import Renderer
+
+Group = tuple[tuple[Post, ...], bool, str | None]  # (posts, the recipients have a name, their language)
+PARALLEL_THRESHOLD = 512  # renders above which a run is rendered on every core (forking costs ~50 ms)
+_CHUNK = 32  # groups per task at most: a task's overhead stays small, and the work is shared out evenly
+
+_renderer: Renderer | None = None  # in a worker: the parent's, as it was when the worker was forked
+_groups: Sequence[Group] = ()
+
+
+class Renders:
+    """The renders of a run's groups, in order. A large run's are begun on worker processes at once,
+    so the caller can work meanwhile; a small run's are rendered here when asked for."""
+
+    def __init__(self, renderer: Renderer, groups: Sequence[Group], workers: int | None = None) -> None:
+        self._renderer = renderer
+        self._groups = groups
+        self._pool: ProcessPoolExecutor | None = None
+        self._chunks: Iterator[list[Render]] = iter(())
+        count = workers if workers is not None else (os.cpu_count() or 1)
+        parallel = count > 1 and len(groups) >= PARALLEL_THRESHOLD and "fork" in multiprocessing.get_all_start_methods()
+        self.workers = count if parallel else 0  # worker processes rendering (0: this one renders)
+        if parallel:
+            self._pool = ProcessPoolExecutor(
+                count,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker,
+                initargs=(os.getpid(), renderer, groups),
+            )
+            chunk = max(1, min(_CHUNK, len(groups) // (count * 4)))
+            starts = range(0, len(groups), chunk)
+            self._chunks = self._pool.map(_render_range, starts, [start + chunk for start in starts])
+
+    def result(self) -> list[Render]:
+        if self._pool is None:
+            return [self._renderer.render(*group) for group in self._groups]
+        return [render for chunk in self._chunks for render in chunk]
+
+    def close(self) -> None:
+        """Stop the workers; renders not yet begun are dropped (after an error, say)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+def _start_worker(parent: int, renderer: Renderer, groups: Sequence[Group]) -> None:
+    """Runs in a new worker: its arguments were not copied through a pipe but forked with the parent."""
+    global _renderer, _groups
+    _bind_to_parent(parent)
+    _renderer, _groups = renderer, groups
+
+
+def _render_range(start: int, stop: int) -> list[Render]:
+    assert _renderer is not None
+    return [_renderer.render(*group) for group in _groups[start:stop]]
