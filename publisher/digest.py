@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +23,7 @@ from .clock import Clock, Sleep, Stop
 from .config import Config, DigestConfig
 from .delivery import DeliveryReport, deliver
 from .locks import holding
-from .message import Render, build_message, fields_json, fill, recipient_fields, wire_bytes
+from .message import Render, build_message, fields_json, fill, recipient_fields, recipient_fields_for, wire_bytes
 from .model import Post, Subscriber, SubscriberStatus
 from .private import write_private
 from .publish import live_posts
@@ -58,27 +58,38 @@ class RunPlan:
     watermark: int  # the ledger position every recipient has seen once their message is sent
 
 
-def _candidates(
-    posts: list[Post], seqs: dict[str, int], digest: DigestConfig
-) -> list[tuple[int, Post, frozenset[str]]]:
-    """Live posts that are in the ledger (and on the digest's fixed tags, if any), newest first."""
-    wanted = set(digest.tags) if digest.tags is not None else None
-    out = []
-    for post in sorted(posts, key=Post.sort_key):
-        slugs = frozenset(t.slug for t in post.tags)
-        if post.id in seqs and (wanted is None or not wanted.isdisjoint(slugs)):
-            out.append((seqs[post.id], post, slugs))
-    return out
+@dataclass(frozen=True)
+class Candidates:
+    """Live posts that are in the ledger (and on the digest's fixed tags, if any), newest first, with
+    where each tag's posts are among them: a selection looks only at its own tags' posts."""
+
+    posts: tuple[tuple[int, Post], ...]  # (published.seq, post)
+    by_tag: dict[str, tuple[int, ...]]  # tag slug -> indices into posts, in order
+
+    @classmethod
+    def of(cls, posts: list[Post], seqs: dict[str, int], digest: DigestConfig) -> Candidates:
+        wanted = set(digest.tags) if digest.tags is not None else None
+        out: list[tuple[int, Post]] = []
+        by_tag: dict[str, list[int]] = {}
+        for post in sorted(posts, key=Post.sort_key):
+            slugs = {t.slug for t in post.tags}
+            if post.id in seqs and (wanted is None or not wanted.isdisjoint(slugs)):
+                for slug in slugs:
+                    by_tag.setdefault(slug, []).append(len(out))
+                out.append((seqs[post.id], post))
+        return cls(tuple(out), {slug: tuple(found) for slug, found in by_tag.items()})
 
 
-def select_posts(
-    candidates: list[tuple[int, Post, frozenset[str]]], tags: tuple[str, ...] | None, watermark: int, limit: int
-) -> tuple[Post, ...]:
+def select_posts(candidates: Candidates, tags: tuple[str, ...] | None, watermark: int, limit: int) -> tuple[Post, ...]:
     """Posts above the watermark on any of ``tags`` (None: every tag), each once, newest first."""
-    wanted = set(tags) if tags is not None else None
+    if tags is None:
+        indices: Iterable[int] = range(len(candidates.posts))
+    else:
+        indices = sorted({i for tag in tags for i in candidates.by_tag.get(tag, ())})
     out: list[Post] = []
-    for seq, post, slugs in candidates:
-        if seq > watermark and (wanted is None or not wanted.isdisjoint(slugs)):
+    for i in indices:
+        seq, post = candidates.posts[i]
+        if seq > watermark:
             out.append(post)
             if len(out) == limit:
                 break
@@ -89,7 +100,7 @@ def select_run(
     digest: DigestConfig, posts: list[Post], seqs: dict[str, int], recipients: list[tuple[Subscriber, int]]
 ) -> Selection:
     """Select for every (subscriber, watermark) and group them by distinct (posts, has-a-name, language)."""
-    candidates = _candidates(posts, seqs, digest)
+    candidates = Candidates.of(posts, seqs, digest)
     selections: dict[tuple[tuple[str, ...] | None, int], tuple[tuple[Post, ...], tuple[str, ...]]] = {}
     groups: dict[tuple[tuple[str, ...], bool, str | None], int] = {}
     chosen_groups: list[Group] = []
@@ -162,10 +173,8 @@ def freeze_run(
             return None
         selection = select_run(digest, posts, store.published.seqs(), store.subscribers.active(digest.name))
         with closing(Renders(renderer, selection.groups)) as renders:
-            rows = [
-                (s.id, index, fields_json(recipient_fields(config, secret, s)), selection.watermark)
-                for s, index, _ in selection.messages
-            ]
+            fields_of = recipient_fields_for(config, secret)
+            rows = [(s.id, index, fields_json(fields_of(s)), selection.watermark) for s, index, _ in selection.messages]
             plan = _plan(selection, renders.result())
         store.runs.insert(digest.name, slot, now, plan.posts, [(r.subject, r.text, r.html) for r in plan.renders], rows)
     return plan

@@ -14,6 +14,7 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -25,7 +26,7 @@ from .addresses import parse_mailbox
 from .config import Config, DigestConfig
 from .model import Subscriber
 from .subscribers import MANAGE, UNSUBSCRIBE
-from .tokens import make_tokens
+from .tokens import token_signer
 
 BODY_ENCODING = "base64"  # 7-bit safe for any server; quoted-printable is pure Python and 20x slower
 # Headers are written up to RFC 5322's hard limit of 998 characters, never encoded: a List-Unsubscribe
@@ -65,19 +66,30 @@ class Render:
 
 def recipient_fields(config: Config, secret: bytes, subscriber: Subscriber) -> dict[str, str]:
     """What differs per recipient: frozen with the run so a resend is identical."""
-    base = config.web.base_url
-    unsubscribe, manage = make_tokens(secret, (UNSUBSCRIBE, MANAGE), subscriber.id, subscriber.address)
-    fields = {
-        "name": one_line(subscriber.name),
-        "address": subscriber.address,
-        "unsubscribe_url": f"{base}unsubscribe?token={unsubscribe}",
-        "manage_url": f"{base}manage?token={manage}",
-    }
-    if config.bounces is not None:
+    return recipient_fields_for(config, secret)(subscriber)
+
+
+def recipient_fields_for(config: Config, secret: bytes) -> Callable[[Subscriber], dict[str, str]]:
+    """recipient_fields for the many recipients of one run: the links' base and keys looked up once."""
+    unsubscribe_url, manage_url = f"{config.web.base_url}unsubscribe?token=", f"{config.web.base_url}manage?token="
+    sign = token_signer(secret, (UNSUBSCRIBE, MANAGE))
+    bounces = config.bounces
+    if bounces is not None:
         from .bounces import verp_fields
 
-        fields.update(verp_fields(config.bounces, secret, subscriber))
-    return fields
+    def fields_of(subscriber: Subscriber) -> dict[str, str]:
+        unsubscribe, manage = sign(subscriber.id, subscriber.address)
+        fields = {
+            "name": one_line(subscriber.name),
+            "address": subscriber.address,
+            "unsubscribe_url": unsubscribe_url + unsubscribe,
+            "manage_url": manage_url + manage,
+        }
+        if bounces is not None:
+            fields.update(verp_fields(bounces, secret, subscriber))
+        return fields
+
+    return fields_of
 
 
 def list_unsubscribe(fields: dict[str, str]) -> str:

@@ -1,5 +1,5 @@
 """A run's shared renders on every core: a large run's groups are rendered by forked worker processes
-while the parent signs and queues each recipient's row.
+while the parent signs each recipient's links; then the parent renders what no worker has begun.
 
 Workers are forked, so they start with the parent's Renderer (compiled templates, post blocks) and
 the groups in memory: only index ranges go to them and finished renders come back. A render depends
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 
 from .message import Render
 from .model import Post
@@ -29,13 +29,14 @@ _groups: Sequence[Group] = ()
 
 class Renders:
     """The renders of a run's groups, in order. A large run's are begun on worker processes at once,
-    so the caller can work meanwhile; a small run's are rendered here when asked for."""
+    so the caller can work meanwhile; when it asks for them, it renders the chunks no worker has begun
+    yet itself, last first. A small run's are rendered here when asked for."""
 
     def __init__(self, renderer: Renderer, groups: Sequence[Group], workers: int | None = None) -> None:
         self._renderer = renderer
         self._groups = groups
         self._pool: ProcessPoolExecutor | None = None
-        self._chunks: Iterator[list[Render]] = iter(())
+        self._chunks: list[tuple[int, Future[list[Render]]]] = []
         count = workers if workers is not None else (os.cpu_count() or 1)
         parallel = count > 1 and len(groups) >= PARALLEL_THRESHOLD and "fork" in multiprocessing.get_all_start_methods()
         self.workers = count if parallel else 0  # worker processes rendering (0: this one renders)
@@ -46,14 +47,24 @@ class Renders:
                 initializer=_start_worker,
                 initargs=(os.getpid(), renderer, groups),
             )
-            chunk = max(1, min(_CHUNK, len(groups) // (count * 4)))
-            starts = range(0, len(groups), chunk)
-            self._chunks = self._pool.map(_render_range, starts, [start + chunk for start in starts])
+            self._chunk = max(1, min(_CHUNK, len(groups) // (count * 8)))
+            self._chunks = [
+                (start, self._pool.submit(_render_range, start, start + self._chunk))
+                for start in range(0, len(groups), self._chunk)
+            ]
 
     def result(self) -> list[Render]:
         if self._pool is None:
-            return [self._renderer.render(*group) for group in self._groups]
-        return [render for chunk in self._chunks for render in chunk]
+            return self._render(0, len(self._groups))
+        here: dict[int, list[Render]] = {}
+        for start, future in reversed(self._chunks):
+            if not future.cancel():
+                break  # a worker has begun it, and so every chunk before it
+            here[start] = self._render(start, start + self._chunk)
+        return [r for start, future in self._chunks for r in (here[start] if start in here else future.result())]
+
+    def _render(self, start: int, stop: int) -> list[Render]:
+        return [self._renderer.render(*group) for group in self._groups[start:stop]]
 
     def close(self) -> None:
         """Stop the workers; renders not yet begun are dropped (after an error, say)."""

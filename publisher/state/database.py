@@ -115,6 +115,26 @@ class Database:
             raise self._translate(exc) from None
         return row
 
+    def tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples, in the order of the columns: many rows read and unpacked several times
+        faster than rows read by column name."""
+        cursor = self.connection.cursor()
+        if self.dialect is SQLITE:
+            cursor.row_factory = None
+        else:
+            from psycopg.rows import tuple_row  # only ever reached with psycopg loaded
+
+            cursor.row_factory = tuple_row
+        try:
+            rows: list[tuple[Any, ...]] = cursor.execute(
+                sql if self.dialect is SQLITE else _for_postgres(sql), params
+            ).fetchall()
+        except self._driver_error as exc:
+            raise self._translate(exc) from None
+        finally:
+            cursor.close()
+        return rows
+
     def value(self, sql: str, params: Params = ()) -> Any:
         """The first column of the first row (None: no row)."""
         row = self.row(sql, params)

@@ -5,30 +5,32 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from ..model import Subscriber
-from .database import Database, Row
+from .database import Database
 
 _COLUMNS = "s.id, s.address, s.name, s.tags, s.status, s.created, s.confirmed, s.language"
 
 
-def _subscriber(row: Row, tag_lists: dict[str, tuple[str, ...]] | None = None) -> Subscriber:
-    """``tag_lists``: tags columns already parsed (many subscribers follow the same tags)."""
-    tags = row["tags"]
+def _subscriber(values: tuple[Any, ...], tag_lists: dict[str, tuple[str, ...]] | None = None) -> Subscriber:
+    """A row of _COLUMNS (and maybe more after them); ``tag_lists``: tags columns already parsed (many
+    subscribers follow the same tags)."""
+    sid, address, name, tags, status, created, confirmed, language = values[:8]
     parsed = None if tags is None or tag_lists is None else tag_lists.get(tags)
     if tags is not None and parsed is None:
         parsed = tuple(json.loads(tags))
         if tag_lists is not None:
             tag_lists[tags] = parsed
     return Subscriber(
-        id=row["id"],
-        address=row["address"],
-        name=row["name"],
+        id=sid,
+        address=address,
+        name=name,
         tags=parsed,
-        status=row["status"],
-        created=datetime.fromisoformat(row["created"]),
-        confirmed=datetime.fromisoformat(row["confirmed"]) if row["confirmed"] else None,
-        language=row["language"],
+        status=status,
+        created=datetime.fromisoformat(created),
+        confirmed=datetime.fromisoformat(confirmed) if confirmed else None,
+        language=language,
     )
 
 
@@ -42,15 +44,17 @@ class Subscribers:
 
     def by_address(self, address: str) -> Subscriber | None:
         """The subscriber with this address, compared case-insensitively."""
-        row = self.db.row(f"SELECT {_COLUMNS} FROM subscribers s WHERE {self.db.dialect.nocase('address')}", (address,))
-        return _subscriber(row) if row else None
+        rows = self.db.tuples(
+            f"SELECT {_COLUMNS} FROM subscribers s WHERE {self.db.dialect.nocase('address')}", (address,)
+        )
+        return _subscriber(rows[0]) if rows else None
 
     def by_id(self, subscriber_id: int) -> Subscriber | None:
-        row = self.db.row(f"SELECT {_COLUMNS} FROM subscribers s WHERE id = ?", (subscriber_id,))
-        return _subscriber(row) if row else None
+        rows = self.db.tuples(f"SELECT {_COLUMNS} FROM subscribers s WHERE id = ?", (subscriber_id,))
+        return _subscriber(rows[0]) if rows else None
 
     def all(self) -> list[Subscriber]:
-        return [_subscriber(row) for row in self.db.rows(f"SELECT {_COLUMNS} FROM subscribers s ORDER BY id")]
+        return [_subscriber(row) for row in self.db.tuples(f"SELECT {_COLUMNS} FROM subscribers s ORDER BY id")]
 
     def insert(self, subscribers: Iterable[Subscriber]) -> None:
         """Insert new subscribers; their ``id`` is ignored and assigned by the database."""
@@ -92,7 +96,7 @@ class Subscribers:
     def active(self, digest: str) -> list[tuple[Subscriber, int]]:
         """Every active subscriber of this digest (those who chose no digest get every one) with the
         last published.seq they received in it (0: none)."""
-        rows = self.db.rows(
+        rows = self.db.tuples(
             f"SELECT {_COLUMNS}, COALESCE(w.seq, 0) AS mark"
             " FROM subscribers s LEFT JOIN watermarks w ON w.subscriber = s.id AND w.digest = ?"
             " LEFT JOIN subscriber_digests d ON d.subscriber = s.id"
@@ -100,7 +104,7 @@ class Subscribers:
             (digest, digest),
         )
         tag_lists: dict[str, tuple[str, ...]] = {}
-        return [(_subscriber(row, tag_lists), row["mark"]) for row in rows]
+        return [(_subscriber(row, tag_lists), row[8]) for row in rows]
 
     def watermark(self, subscriber_id: int, digest: str) -> int:
         seq = self.db.value("SELECT seq FROM watermarks WHERE subscriber = ? AND digest = ?", (subscriber_id, digest))
