@@ -10,6 +10,7 @@ import pytest
 
 from publisher import renderpool
 from publisher.digest import freeze_run
+from publisher.errors import ConfigError
 from publisher.message import Render, build_message, message_bytes, recipient_fields, wire_bytes
 from publisher.model import Post, Subscriber
 from publisher.publish import live_posts, publish
@@ -131,3 +132,20 @@ def test_renders_made_on_workers_are_those_made_here(tmp_path: Path) -> None:
         assert pool.result() == here.result() * 40
     finally:
         pool.close()
+
+
+def test_a_template_error_on_a_worker_is_one_line_and_freezes_nothing(
+    tmp_path: Path, secret: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = make_site(tmp_path / "site")
+    publish(site.config, NOW)
+    (site.root / "templates").mkdir()
+    (site.root / "templates" / "digest.txt.j2").write_text("{{ posts[1].no_such_field }}\n")  # fails with 2+ posts
+    config, digest = site.config, site.config.digest("daily")
+    with open_state(config.state) as store:
+        store.subscribers.insert(_population(48))
+    monkeypatch.setattr(renderpool, "PARALLEL_THRESHOLD", 2)
+    with open_state(config.state) as store:
+        with pytest.raises(ConfigError, match=r"^template digest 'daily': .*no_such_field"):
+            freeze_run(config, store, digest, SLOT, live_posts(config, NOW), NOW, secret)
+        assert not store.runs.exists("daily", SLOT) and store.runs.open_messages("daily") == []
