@@ -9,6 +9,7 @@ render mostly assembles finished post blocks.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, time, tzinfo
@@ -41,6 +42,41 @@ _STYLES = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTAL
 
 class _NotAFragment(Exception):
     """The template's post block cannot be rendered once per post: render the whole template instead."""
+
+
+class _Scope:
+    """What a scoped block is called with in a shell render, in place of Jinja's derived context.
+
+    Jinja makes a whole new context (copies of every variable and block) for each post block; the block
+    that replaces it only reads ``post``, which is in the loop's locals. Any other scoped block of the
+    template gets the real derived context, made on its first use.
+    """
+
+    __slots__ = ("_context", "_locals", "_parent")
+    _parent: jinja2.runtime.Context
+    _locals: dict[str, Any]
+    _context: jinja2.runtime.Context | None
+
+    def __init__(self, parent: jinja2.runtime.Context, local: dict[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_parent", parent)
+        object.__setattr__(self, "_locals", local or {})
+        object.__setattr__(self, "_context", None)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._locals.get(key, jinja2.utils.missing)
+        return self._derived().get(key, default) if value is jinja2.utils.missing else value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._derived(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._derived(), name, value)
+
+    def _derived(self) -> jinja2.runtime.Context:
+        if self._context is None:
+            object.__setattr__(self, "_context", jinja2.runtime.Context.derived(self._parent, self._locals))
+        assert self._context is not None
+        return self._context
 
 
 class Renderer:
@@ -107,7 +143,7 @@ class Renderer:
         posts = {id(p) for p in context["posts"]}
         placed: list[int] = []
 
-        def block(derived: jinja2.runtime.Context) -> Iterator[str]:
+        def block(derived: Any) -> Iterator[str]:  # a _Scope, which Jinja takes for its Context
             post = derived.get("post")
             if id(post) not in posts:  # a post block that is not one of this render's posts
                 raise _NotAFragment
@@ -117,6 +153,7 @@ class Renderer:
 
         ctx = template.new_context(context)
         ctx.blocks[_POST_BLOCK] = [block]
+        ctx.derived = functools.partial(_Scope, ctx)  # type: ignore[method-assign, assignment]
         return "".join(template.root_render_func(ctx)), placed
 
     def _render_text(self, context: dict[str, Any]) -> str:

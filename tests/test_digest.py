@@ -375,6 +375,34 @@ def test_site_post_blocks_render_as_the_whole_template_would(
     assert bool(fast._fragments[fast.text_template]) is ("loop" not in block)
 
 
+def test_other_scoped_blocks_beside_the_post_block_render_as_the_whole_template_would(tmp_path: Path) -> None:
+    """The post block is given a light scope in place of Jinja's derived context; any other scoped block
+    (here one reading the loop and calling gettext and a filter in a loop) still gets the real one."""
+    from publisher.publish import live_posts
+    from publisher.rendering import Renderer
+
+    site = published_site(tmp_path / "site")
+    (site.root / "templates").mkdir()
+    (site.root / "templates" / "digest.html.j2").write_text(
+        "<html><head><style>p.item { color: red }</style></head><body>"
+        "{% for post in posts %}{% block number scoped %}<i>{{ loop.index }}/{{ posts|length }}"
+        "{% for t in post.tags %} {{ _('Tags: %(tags)s', tags=t) }}{% endfor %}</i>{% endblock %}"
+        "{% block post scoped %}<p class='item'>{{ post.title }}</p>{% endblock %}{% endfor %}"
+        "{% with n = posts|length %}{% block total scoped %}<b>{{ n }} {{ subscriber.address }}</b>{% endblock %}"
+        "{% endwith %}</body></html>"
+    )
+    config = site.config
+    posts = sorted(live_posts(config, NOW), key=lambda p: p.published, reverse=True)
+    fast, whole = Renderer(config, config.digest("daily")), Renderer(config, config.digest("daily"))
+    whole._fragments = dict.fromkeys(whole._fragments)
+    for chosen in (posts, posts[1:], posts[2:3]) * 4:  # past the first renders, which are checked against whole ones
+        for language in ("en", "fr"):
+            render = fast.render(chosen, named=True, language=language)
+            assert render == whole.render(chosen, named=True, language=language)
+            assert f"<i>{len(chosen)}/{len(chosen)}" in render.html and 'style="color: red;"' in render.html
+    assert fast._fragments[fast.html_template]  # the post blocks were still rendered once each
+
+
 @pytest.mark.parametrize("secret_text", ["test-secret-0123456789abcdef", "k" * 16, "x" * 200, "ünïcode-secret-ß∂ƒ"])
 def test_tokens_are_itsdangerous_signatures_and_the_old_hmac_form_still_counts(secret_text: str) -> None:
     import base64
