@@ -15,7 +15,8 @@ from publisher.message import Render, build_message, message_bytes, recipient_fi
 from publisher.model import Post, Subscriber
 from publisher.publish import live_posts, publish
 from publisher.rendering import Renderer
-from publisher.state import open_state
+from publisher.state import State, open_state
+from publisher.state.runs import OUTBOX_ITEM, OutboxItem, outbox_item
 
 from .conftest import NOW
 from .digest_helpers import make_site, secret
@@ -54,6 +55,10 @@ def _population(count: int) -> list[Subscriber]:
     ]
 
 
+def _outbox(store: State) -> list[OutboxItem]:
+    return [outbox_item(row) for row in store.db.rows(OUTBOX_ITEM + " WHERE r.digest = 'daily' ORDER BY o.id")]
+
+
 def _own_posts(posts: list[Post], seqs: dict[str, int], tags: tuple[str, ...] | None, mark: int) -> list[Post]:
     """What one reader is due, worked out on its own: their tags' published posts above their mark, newest first."""
     due = [
@@ -90,7 +95,7 @@ def test_every_queued_message_is_what_its_own_render_gives(
     with open_state(config.state) as store:
         plan = freeze_run(config, store, digest, SLOT, posts, frozen, secret)
         assert plan is not None and len(plan.renders) > 8
-        queued = {item.subscriber: item for item in store.runs.open_messages("daily")}
+        queued = {item.subscriber: item for item in _outbox(store)}
         bodies = {item.body: Render(*store.runs.body(item.body)) for item in queued.values()}
         everyone = store.subscribers.all()
 
@@ -150,7 +155,7 @@ def test_a_template_error_on_a_worker_is_one_line_and_freezes_nothing(
     with open_state(config.state) as store:
         with pytest.raises(ConfigError, match=r"^template digest 'daily': .*no_such_field"):
             freeze_run(config, store, digest, SLOT, live_posts(config, NOW), NOW, secret)
-        assert not store.runs.exists("daily", SLOT) and store.runs.open_messages("daily") == []
+        assert not store.runs.exists("daily", SLOT) and _outbox(store) == []
 
 
 @pytest.mark.parametrize(
