@@ -83,7 +83,7 @@ def idle_cores() -> int:
         busy = os.getloadavg()[0]  # this process among them
     except OSError:  # no load average on this system
         busy = 1.0
-    return max(0, min(cores - 1, int(cores - busy)))
+    return max(0, min(cores - 1, int(cores - busy + 0.5)))  # a core idle half the time or more counts
 
 
 def _start_worker(parent: int, renderer: Renderer, groups: Sequence[Group]) -> None:
