@@ -75,15 +75,16 @@ class Renders:
 def idle_cores() -> int:
     """Workers worth forking besides this process: the cores no one else keeps busy (as ``make -l``).
 
-    A worker that has to wait for a busy core renders no sooner, and every render it makes is copied
-    back: on two cores shared with other work a run took 15 % more CPU and no less time with workers.
+    A worker that has to share a core renders no sooner, and forking a large process and copying every
+    render back cost CPU: on two cores that other work kept busy a third to two thirds of the time, a run
+    took 14 % more CPU and 10 % more time with one worker than without.
     """
     cores = os.cpu_count() or 1
     try:
         busy = os.getloadavg()[0]  # this process among them
     except OSError:  # no load average on this system
         busy = 1.0
-    return max(0, min(cores - 1, int(cores - busy + 0.5)))  # a core idle half the time or more counts
+    return max(0, min(cores - 1, int(cores - busy)))  # only cores idle all the time: a shared core is no gain
 
 
 def _start_worker(parent: int, renderer: Renderer, groups: Sequence[Group]) -> None:
