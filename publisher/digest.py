@@ -165,7 +165,8 @@ def freeze_run(
 ) -> RunPlan | None:
     """Fix the run's posts and recipients in one transaction; None when this slot was frozen before.
 
-    A large run's renders are made on worker processes while this one signs each recipient's links.
+    A large run's renders are also made on worker processes when cores are idle, while this one signs
+    each recipient's links.
     """
     renderer = Renderer(config, digest)
     with store.transaction(), _bulk():
