@@ -10,11 +10,13 @@ post sits in the site feed and in each of its tags' feeds.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
+import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +26,7 @@ from .errors import quote_path
 from .feedspec import FeedSpec, author_spec, document, feed_url, site_spec, tag_spec
 from .files import read_or_none, replace, write_temporary
 from .formats import FORMATS
-from .model import Author, Post, Tag
+from .model import Author, FeedKind, Post, Tag
 from .reading import Progress
 from .state import FeedRecord, State
 
@@ -84,6 +86,35 @@ def _pages(config: Config, spec: FeedSpec, posts: list[Post]) -> Plan:
     return [(dataclasses.replace(spec, prev_page=count), posts[:size]), *pages]
 
 
+def doc_key(spec: FeedSpec) -> str:
+    """A feed document's name in the member lists: its folder and page."""
+    return f"{spec.folder}#{spec.page}"
+
+
+def remember_members(store: State, plan: Plan, *, force: bool = False) -> None:
+    """Keep each document's member list (state/members.py) in step with the plan: rewritten
+    only for the documents whose posts changed, so an edit costs a few rows."""
+    known = store.members.hashes()
+    for spec, posts in plan:
+        described = json.dumps(dataclasses.astuple(spec), ensure_ascii=False)
+        sources = [p.source for p in posts]
+        members = fingerprint(described, sources)
+        if force or known.pop(doc_key(spec), None) != members:
+            store.members.put(doc_key(spec), described, members, sources)
+    store.members.forget(known)
+
+
+def listed_docs(store: State, sources: set[str]) -> list[tuple[FeedSpec, list[str]]]:
+    """The feed documents the last planning put these content files in, each with all its files."""
+    found = store.members.listing(sources)
+    return [(_spec(described), listed) for described, listed in found.values()]
+
+
+def _spec(described: str) -> FeedSpec:
+    kind, *rest = json.loads(described)
+    return FeedSpec(FeedKind(kind), *rest)
+
+
 def equal_updated_warnings(plan: Plan) -> list[str]:
     """Feed validators flag two entries with the same 'updated' time; name the posts to fix."""
     seen: set[tuple[str, str]] = set()
@@ -132,9 +163,14 @@ def update_feeds(
     *,
     force: bool = False,
     progress: Progress | None = None,
+    whole: bool = True,
 ) -> FeedChanges:
     """Write the feed files whose inputs changed, remove those no feed owns any more, and
-    keep the ledger (``records``: what the last publish wrote) in step."""
+    keep the ledger (``records``: what the last publish wrote) in step.
+
+    ``whole=False``: the plan holds only some documents (those an edit touched); the others
+    stay as recorded and only the plan's folders are searched for leftovers.
+    """
     out = config.feeds.folder
     changes = FeedChanges()
     wanted: set[str] = set()
@@ -172,11 +208,16 @@ def update_feeds(
         for tmp, _target in renames:
             if tmp.exists():  # not renamed: this publish failed
                 _remove_feed(out, tmp.relative_to(out).as_posix())
-    for rel in sorted(set(records) - wanted):
-        _remove_feed(out, rel)
-        store.feeds.forget(rel)
-        changes.removed.append(rel)
-    for rel in _strays(out, wanted, _marks(config)):
+    if whole:
+        for rel in sorted(set(records) - wanted):
+            _remove_feed(out, rel)
+            store.feeds.forget(rel)
+            changes.removed.append(rel)
+        strays = _strays(out, wanted, _marks(config))
+    else:
+        folders = sorted({glob.escape(spec.folder) + "/" if spec.folder else "" for spec, _ in plan})
+        strays = _strays(out, wanted | set(records), _marks(config), folders)
+    for rel in strays:
         _remove_feed(out, rel)
         changes.removed.append(rel)
     return changes
@@ -220,12 +261,19 @@ def _write_feeds(
             progress("writing feeds", number, len(jobs))
 
 
-def same_stat(path: Path, record: FeedRecord) -> bool:
+def same_stat(path: Path | str, record: FeedRecord) -> bool:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except FileNotFoundError:
         return False
     return (stat.st_mtime_ns, stat.st_size) == (record.mtime_ns, record.size)
+
+
+def feeds_as_written(out: Path, records: dict[str, FeedRecord]) -> bool:
+    """Whether every recorded feed file still has the stat it was written with (a power cut
+    may have emptied one). Plain strings: at 20,000 feeds, Path objects cost more than the stats."""
+    folder = os.fspath(out)
+    return all(same_stat(f"{folder}/{rel}", record) for rel, record in records.items())
 
 
 def _marks(config: Config) -> tuple[bytes, ...]:
@@ -235,12 +283,15 @@ def _marks(config: Config) -> tuple[bytes, ...]:
     return b"<generator>publisher</generator>", f'"feed_url": {feeds_url}'.encode()
 
 
-def _strays(out: Path, keep: set[str], marks: tuple[bytes, ...]) -> list[str]:
+_FOLDERS = ("", "tags/*/", "authors/*/")
+
+
+def _strays(out: Path, keep: set[str], marks: tuple[bytes, ...], folders: Iterable[str] = _FOLDERS) -> list[str]:
     """Feed files publisher wrote that no feed of this publish owns: left by a publish that
     stopped before recording them (a crash), with the temp files of one. Files that only
-    look like feeds (a user's own) are left alone."""
+    look like feeds (a user's own) are left alone. ``folders``: glob patterns ending in "/"."""
     found = []
-    for folder in ("", "tags/*/", "authors/*/"):
+    for folder in folders:
         for fmt in FORMATS.values():
             found += [p for p in out.glob(f"{folder}.{fmt.file_name}.*.tmp") if p.is_file()]
             found += [p for p in out.glob(f"{folder}{fmt.file_name}") if _stray(out, p, keep, marks)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,10 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import Config, TagsConfig
+from .config import Config
+from .edits import publish_edits
 from .errors import ConfigError, ContentError, ContentProblem, quote_path
-from .feeds import equal_updated_warnings, fingerprint, plan_feeds, same_stat, update_feeds
-from .model import Post, Tag, name_slug, slugify
+from .feeds import (
+    FeedChanges,
+    equal_updated_warnings,
+    feeds_as_written,
+    fingerprint,
+    plan_feeds,
+    remember_members,
+    update_feeds,
+)
+from .model import Post, slugify
 from .opml import FILE_NAME as OPML_FILE
 from .opml import update_opml
 from .reading import Progress, read_changed
@@ -29,6 +37,7 @@ from .sources import SourceFile, content_files, display_path
 from .state import POST_FORMAT, CachedFile, FeedRecord, State, open_state
 from .state.sqlite import damaged
 from .tagindex import summarise
+from .tagnames import Renames, rename_tags, renames_json, resolve_tags, tag_renames
 from .websub import TIMEOUT, ping_hubs
 
 
@@ -47,6 +56,7 @@ class PublishReport:
     seconds: float = 0.0
     next_change: datetime | None = None  # when the next scheduled post comes due
     newest_live: datetime | None = None  # the latest publication date among the live posts
+    lasting: list[str] = field(default_factory=list)  # warnings that hold while no post moves
 
 
 def _content_key(config: Config) -> str:
@@ -141,38 +151,6 @@ def _check_unique(posts: list[Post], config: Config) -> list[ContentProblem]:
     return problems
 
 
-def _canonical_names(names: Counter[str]) -> str:
-    """The spelling most posts use; ties go to the alphabetically first, so the choice is stable."""
-    return min(names, key=lambda name: (-names[name], name))
-
-
-def resolve_tags(posts: list[Post], config: TagsConfig) -> tuple[list[Post], list[str]]:
-    """Give every tag one slug (pinned by the site, else its name's) and one display name per
-    slug; warn when different words share a slug the site did not pin."""
-    spellings: dict[str, Counter[str]] = defaultdict(Counter)
-    for name, count in Counter(t.name for post in posts for t in post.tags).items():
-        spellings[config.slug(name)][name] = count
-    warnings = [
-        f"tags {', '.join(repr(n) for n in sorted(names))} share the slug '{slug}': merged into one feed"
-        for slug, names in sorted(spellings.items())
-        if len({n.casefold() for n in names}) > 1 and not config.is_pinned(slug)
-    ]
-    tags = {}
-    for slug, names in spellings.items():
-        shown = config.display.get(slug) or _canonical_names(names)
-        tags[slug] = Tag(shown, "" if name_slug(shown) == slug else slug)
-    renamed = {name: tags[slug] for slug, names in spellings.items() for name in names if Tag(name) != tags[slug]}
-    if not renamed:  # the usual case: one spelling per tag, and its own slug
-        return posts, warnings
-    resolved = [
-        dataclasses.replace(post, tags=tuple(dict.fromkeys(renamed.get(t.name, t) for t in post.tags)))
-        if any(t.name in renamed for t in post.tags)
-        else post
-        for post in posts
-    ]
-    return resolved, warnings
-
-
 def _moved_tags(store: State, posts: list[Post], records: dict[str, FeedRecord]) -> tuple[list[str], str]:
     """Warnings for tags whose slug (so feed URL) is not the last publish's, and the map to remember.
 
@@ -205,8 +183,9 @@ def collect(
     files: list[SourceFile] | None = None,
     progress: Progress | None = None,
     html: bool = True,
-) -> list[Post]:
-    """The posts live at ``now``, tags resolved; problems and counts go into the report.
+) -> tuple[list[Post], Renames]:
+    """The posts live at ``now``, tags resolved (and the tag names resolved to another tag);
+    problems and counts go into the report.
 
     ``html=False``: posts unchanged since the last publish come without their HTML.
     """
@@ -224,16 +203,17 @@ def collect(
     report.next_change = min((p.published for p in posts if not p.draft and p.published > now), default=None)
     live = [p for p in posts if not p.draft and p.published <= now]
     report.newest_live = max((p.published for p in live), default=None)
-    live, merged = resolve_tags(live, config.tags)
+    renamed, merged = tag_renames(live, config.tags)
     report.warnings = notes + merged
+    report.lasting = list(merged)
     report.posts = len(live)
-    return live
+    return rename_tags(live, renamed), renamed
 
 
 def live_posts(config: Config, now: datetime, *, keep_going: bool = False) -> list[Post]:
     """What a publish at ``now`` would put in the feeds, newest first; ``keep_going`` skips broken files."""
     with open_state(config.state) as store, store.transaction():
-        return sorted(collect(config, store, now, PublishReport(), keep_going=keep_going), key=Post.sort_key)
+        return sorted(collect(config, store, now, PublishReport(), keep_going=keep_going)[0], key=Post.sort_key)
 
 
 def indexed_posts(config: Config, now: datetime) -> list[Post]:
@@ -284,10 +264,19 @@ def _publish(
         files = _source_files(config)
         inputs = fingerprint(_content_key(config), feed_key, [(f.rel, f.mtime_ns, f.size) for f in files])
         records = store.feeds.records()
-        unchanged = _unchanged_since_last_time(store, inputs, now, out, records)
+        last = _last_publish(store)
+        unchanged = _unchanged_since_last_time(last, inputs, now, out, records)
         if unchanged and not force:
             unchanged.seconds = time.perf_counter() - started
             return unchanged
+        notes: list[str] = []
+        if not force and _may_edit_in_place(config, store, last, feed_key, now, out, records):
+            edits = publish_edits(config, store, files, records, feed_key, progress)
+            if edits and edits.changes:
+                report = _edited(store, inputs, last, records, edits.notes, edits.changes, config, record=record)
+                report.seconds = time.perf_counter() - started
+                return report
+            notes = edits.notes if edits else []
         report = PublishReport()
         if force:
             if problems := store.problems(quick=True):
@@ -295,15 +284,22 @@ def _publish(
             store.content.forget_all()
         # Planning needs no post's HTML: _write_feeds reads it for the entries it writes,
         # so neither an edit nor a full publish holds every post's body.
-        live = collect(config, store, now, report, keep_going=keep_going, files=files, progress=progress, html=False)
+        live, renamed = collect(
+            config, store, now, report, keep_going=keep_going, files=files, progress=progress, html=False
+        )
         plan = plan_feeds(config, live)
         store.web_tags.put(summarise(live))  # the web pages read these, never the posts
         moved, slugs = _moved_tags(store, live, records)
         live_ids = [p.id for p in live]
         del live  # posts in no feed (and their HTML) need not outlive the plan
-        report.warnings += moved + equal_updated_warnings(plan)
+        equal = equal_updated_warnings(plan)
+        report.lasting += equal
+        report.warnings = notes + report.warnings + moved + equal
         opml_record = records.pop(OPML_FILE, None)  # not a feed: update_feeds would remove it
         changes = update_feeds(config, store, plan, records, feed_key, force=force, progress=progress)
+        remember_members(store, plan, force=force)
+        if store.meta.get("tag_renames") != (text := renames_json(renamed)):
+            store.meta.set("tag_renames", text)
         report.written, report.unchanged, report.removed = changes.written, changes.unchanged, changes.removed
         opml = update_opml(config, store, (spec for spec, _posts in plan), opml_record)
         report.written += opml.written
@@ -314,29 +310,90 @@ def _publish(
             store.published.record((post_id for post_id in live_ids if post_id not in numbered), now)
             if store.meta.get("tag_slugs") != slugs:
                 store.meta.set("tag_slugs", slugs)
-        said = set() if force else set(_last_publish(store).get("warnings", ()))
         if not report.problems:
-            _remember(store, inputs, report)
-        report.warnings = [w for w in report.warnings if w not in said]  # each said once, until it changes
+            _remember(store, inputs, report, feed_key, record)
+        report.warnings = _unsaid(report.warnings, set() if force else last)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _remember(store: State, inputs: str, report: PublishReport) -> None:
-    """Note what this publish saw, so that the next one can tell in one look that nothing changed."""
+def _unsaid(warnings: list[str], last: dict[str, Any] | set[str]) -> list[str]:
+    """The warnings the last clean publish did not give: each is said once, until it changes."""
+    said = set(last.get("warnings", ())) if isinstance(last, dict) else last
+    return [w for w in warnings if w not in said]
+
+
+def _may_edit_in_place(
+    config: Config,
+    store: State,
+    last: dict[str, Any],
+    feed_key: str,
+    now: datetime,
+    out: Path,
+    records: dict[str, FeedRecord],
+) -> bool:
+    """Whether an edit may re-render only the feeds listing it (edits.py): the last clean
+    publish was recorded under the same settings, the same posts are live, and every feed
+    file is as written."""
+    return (
+        last.get("feed_key") == feed_key
+        and last.get("recorded") is True
+        and store.meta.get("content_fingerprint") == _content_key(config)
+        and _same_posts_live(last, now)
+        and feeds_as_written(out, records)
+    )
+
+
+def _edited(
+    store: State,
+    inputs: str,
+    last: dict[str, Any],
+    records: dict[str, FeedRecord],
+    notes: list[str],
+    changes: FeedChanges,
+    config: Config,
+    *,
+    record: bool,
+) -> PublishReport:
+    """The report of a publish whose edits moved no post: counts, dates and lasting warnings
+    are the last publish's."""
+    posts, drafts, scheduled = last["counts"]
+    report = PublishReport(posts=posts, drafts=drafts, scheduled=scheduled, written=changes.written)
+    report.unchanged = len(records) - len(changes.written)
+    report.next_change = _when(last["next_change"])
+    report.newest_live = _when(last["newest_live"])
+    report.lasting = list(last["lasting"])
+    report.warnings = notes + report.lasting
+    if record:
+        store.websub.queue((hub, topic) for hub in config.websub.hubs for topic in changes.topics)
+    _remember(store, inputs, report, last["feed_key"], record)
+    report.warnings = _unsaid(report.warnings, last)
+    return report
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _remember(store: State, inputs: str, report: PublishReport, feed_key: str, record: bool) -> None:
+    """Note what this publish saw, so that the next one can tell in one look that nothing changed
+    (and, with the feed settings and whether it was recorded, whether an edit may be written in place)."""
     summary = {
         "inputs": inputs,
         "next_change": report.next_change.isoformat() if report.next_change else None,
         "newest_live": report.newest_live.isoformat() if report.newest_live else None,
         "counts": [report.posts, report.drafts, report.scheduled],
         "warnings": report.warnings,
+        "lasting": report.lasting,
+        "feed_key": feed_key,
+        "recorded": record,
     }
     if store.meta.get("last_publish") != (text := json.dumps(summary)):
         store.meta.set("last_publish", text)
 
 
 def _unchanged_since_last_time(
-    store: State, inputs: str, now: datetime, out: Path, records: dict[str, FeedRecord]
+    last: dict[str, Any], inputs: str, now: datetime, out: Path, records: dict[str, FeedRecord]
 ) -> PublishReport | None:
     """A report for a publish with nothing to do, or None when anything may have changed.
 
@@ -345,19 +402,22 @@ def _unchanged_since_last_time(
     published is dated after ``now``, as after a publish ``--now`` in the future),
     and every feed file is as written.
     """
-    last = _last_publish(store)
-    if not last:
+    if last.get("inputs") != inputs or not _same_posts_live(last, now):
         return None
-    if last.get("inputs") != inputs or "newest_live" not in last:  # changed, or written by an older publisher
-        return None
-    due = last["next_change"] is not None and datetime.fromisoformat(last["next_change"]) <= now
-    ahead = last["newest_live"] is not None and datetime.fromisoformat(last["newest_live"]) > now
-    if due or ahead:
-        return None
-    if not all(same_stat(out / rel, record) for rel, record in records.items()):
+    if not feeds_as_written(out, records):
         return None
     posts, drafts, scheduled = last["counts"]
     return PublishReport(posts=posts, drafts=drafts, scheduled=scheduled, unchanged=len(records))  # warnings: said
+
+
+def _same_posts_live(last: dict[str, Any], now: datetime) -> bool:
+    """Whether the posts live at ``now`` are those of the last clean publish: none has come
+    due, and none of those published is dated after ``now`` (as after a preview)."""
+    if "newest_live" not in last:  # no publish yet, or one by an older publisher
+        return False
+    due = last["next_change"] is not None and datetime.fromisoformat(last["next_change"]) <= now
+    ahead = last["newest_live"] is not None and datetime.fromisoformat(last["newest_live"]) > now
+    return not (due or ahead)
 
 
 def _last_publish(store: State) -> dict[str, Any]:

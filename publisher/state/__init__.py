@@ -21,6 +21,7 @@ from .database import SQLITE, Database
 from .ledgers import FeedLedger, FeedRecord, PublishLedger
 from .locks import LockHolder, Locks
 from .mail import MailEvent, MailRecords
+from .members import FeedMembers
 from .pace import SendPace
 from .runs import DigestRuns, OutboxItem, RunSummary, Waiting
 from .signups import Confirmations, QueuedConfirmation, Signups
@@ -82,6 +83,7 @@ class State:
         self.unsubscribes = UnsubscribeQueue(db, path if db.dialect is SQLITE else None)
         self.websub = WebSubPings(db)
         self.web_tags = WebTags(db)
+        self.members = FeedMembers(db)
 
     @property
     def is_sqlite(self) -> bool:

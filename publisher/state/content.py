@@ -121,6 +121,30 @@ class ContentIndex:
             for row in self.db.rows(f"SELECT path, mtime_ns, size, sha256, {columns} FROM files")
         }
 
+    def stats(self) -> dict[str, tuple[int, int]]:
+        """Every indexed file's (mtime, size): what a publish compares the content folder with."""
+        return {
+            row["path"]: (row["mtime_ns"], row["size"])
+            for row in self.db.rows("SELECT path, mtime_ns, size FROM files")
+        }
+
+    def has_problems(self) -> bool:
+        return self.db.row("SELECT 1 FROM files WHERE problem IS NOT NULL LIMIT 1") is not None
+
+    def files(self, paths: Iterable[str]) -> dict[str, CachedFile]:
+        """These indexed files, posts without their HTML (as cached_files(html=False))."""
+        wanted = list(paths)
+        columns = _RESULT_COLUMNS.replace("html", "'' AS html")
+        out: dict[str, CachedFile] = {}
+        for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
+            chunk = wanted[start : start + 500]
+            sql = f"SELECT path, mtime_ns, size, sha256, {columns} FROM files WHERE path IN ({', '.join('?' * len(chunk))})"
+            out.update(
+                (row["path"], CachedFile(row["mtime_ns"], row["size"], row["sha256"], _result(row)))
+                for row in self.db.rows(sql, chunk)
+            )
+        return out
+
     def html_of(self, paths: Iterable[str]) -> dict[str, str]:
         """The indexed HTML of these content files (those that are posts)."""
         wanted = list(paths)

@@ -25,6 +25,8 @@ TABLES: tuple[tuple[str, str | None], ...] = (
     ("confirmations", "id"),
     ("websub_pings", None),
     ("web_tags", None),
+    ("feed_docs", None),
+    ("feed_posts", None),
 )
 _BATCH = 5000
 

@@ -360,6 +360,18 @@ SHARED: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN lease_until TEXT;
     CREATE TABLE send_pace (name TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL);
     """,
+    # Which posts each feed document lists (state/members.py), so that an edit re-renders only the
+    # documents listing the post; and the content index's stat and problems apart from its posts'
+    # bodies, so a publish compares the folder with the index without reading the bodies.
+    # Forgetting the last publish makes the next one fill the new tables.
+    """
+    CREATE INDEX files_stat ON files (path, mtime_ns, size);
+    CREATE INDEX files_problems ON files (path) WHERE problem IS NOT NULL;
+    CREATE TABLE feed_docs (doc TEXT PRIMARY KEY, spec TEXT NOT NULL, members TEXT NOT NULL);
+    CREATE TABLE feed_posts (doc TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (doc, path));
+    CREATE INDEX feed_posts_path ON feed_posts (path);
+    DELETE FROM meta WHERE key = 'last_publish';
+    """,
 )
 
 VERSION = len(SQLITE_HISTORY) + len(SHARED)

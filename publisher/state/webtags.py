@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
+from ..model import Post
 from ..tagindex import PostLink, TagSummary, folded
 from .database import Database
 
@@ -33,6 +34,23 @@ class WebTags:
                 for t in tags
             ),
         )
+
+    def retitle(self, posts: Iterable[Post]) -> None:
+        """Posts' new titles in the tags' newest lists, after an edit that moved no post."""
+        for post in posts:
+            for tag in post.tags:
+                summary = self.one(tag.slug)
+                if summary is None:
+                    continue
+                newest = [
+                    PostLink(post.title, link.url, link.published) if link.url == post.url else link
+                    for link in summary.newest
+                ]
+                if tuple(newest) != summary.newest:
+                    self.db.execute(
+                        "UPDATE web_tags SET newest = ? WHERE slug = ?",
+                        (json.dumps([_link_json(p) for p in newest]), tag.slug),
+                    )
 
     def page(self, search: str = "", offset: int = 0, limit: int | None = None) -> tuple[int, list[TagSummary]]:
         """(how many tags match, those from ``offset``) in human order, without their newest posts;
