@@ -99,7 +99,7 @@ def remember_members(store: State, plan: Plan, *, force: bool = False) -> None:
         described = json.dumps(dataclasses.astuple(spec), ensure_ascii=False)
         sources = [p.source for p in posts]
         members = fingerprint(described, sources)
-        if force or known.pop(doc_key(spec), None) != members:
+        if known.pop(doc_key(spec), None) != members or force:
             store.members.put(doc_key(spec), described, members, sources)
     store.members.forget(known)
 
