@@ -5,9 +5,7 @@ publish: what it has not taken stays in the state database and is sent at the ne
 from __future__ import annotations
 
 from collections import Counter
-from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
-from urllib.request import Request, urlopen
 
 from . import __version__
 from .config import Config
@@ -30,7 +28,7 @@ def ping_hubs(config: Config, timeout: float = TIMEOUT) -> list[str]:
             if hub in config.websub.hubs:
                 try:
                     _ping(hub, topic, timeout)
-                except (URLError, OSError, ValueError) as exc:
+                except (OSError, ValueError) as exc:  # urllib's URLError and HTTPError are OSErrors
                     failed[hub] = _reason(exc)
                     kept[hub] += 1
                     continue
@@ -42,6 +40,8 @@ def ping_hubs(config: Config, timeout: float = TIMEOUT) -> list[str]:
 
 
 def _ping(hub: str, topic: str, timeout: float) -> None:
+    from urllib.request import Request, urlopen  # http.client and ssl: only when there is a hub to tell
+
     body = urlencode({"hub.mode": "publish", "hub.url": topic}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": f"publisher/{__version__}"}
     with urlopen(Request(hub, data=body, headers=headers, method="POST"), timeout=timeout) as response:
@@ -49,6 +49,8 @@ def _ping(hub: str, topic: str, timeout: float) -> None:
 
 
 def _reason(exc: Exception) -> str:
+    from urllib.error import HTTPError, URLError
+
     if isinstance(exc, HTTPError):
         return f"answered {exc.code} {exc.reason}"
     if isinstance(exc, URLError):
