@@ -38,14 +38,15 @@ def publish_edits(
     config: Config,
     store: State,
     files: list[SourceFile],
+    folders: set[str],
     records: dict[str, FeedRecord],
     feed_key: str,
     progress: Progress | None = None,
 ) -> Edits | None:
-    """Read the files changed since the last publish and, if every one keeps its posts' places,
+    """Read the files changed since the last publish (in ``folders``: those whose stats changed) and, if every one keeps its posts' places,
     write the feed documents listing them; None when files were added or removed, or nothing
     changed in place, or the index holds a broken file (the full planning decides)."""
-    changed = _changed_in_place(store, files)
+    changed = _changed_in_place(store, files, folders)
     if not changed:
         return None
     stale = store.content.files(f.rel for f in changed)
@@ -83,14 +84,17 @@ def publish_edits(
     return Edits(notes, changes)
 
 
-def _changed_in_place(store: State, files: list[SourceFile]) -> list[SourceFile] | None:
-    """The files whose stat is not the indexed one; None if a file was added or removed or the
-    index holds a problem."""
-    indexed = store.content.stats()
-    if len(indexed) != len(files) or store.content.has_problems():
+def _changed_in_place(store: State, files: list[SourceFile], folders: set[str]) -> list[SourceFile] | None:
+    """The files of these folders whose stat is not the indexed one; None if a file was added or
+    removed or the index holds a problem."""
+    if store.content.has_problems():
+        return None
+    indexed = {rel: stat for rel, stat in store.content.stats(folders).items() if rel.rpartition("/")[0] in folders}
+    current = [f for f in files if f.rel.rpartition("/")[0] in folders]
+    if len(indexed) != len(current):
         return None
     changed = []
-    for f in files:
+    for f in current:
         known = indexed.get(f.rel)
         if known is None:
             return None

@@ -121,12 +121,16 @@ class ContentIndex:
             for row in self.db.rows(f"SELECT path, mtime_ns, size, sha256, {columns} FROM files")
         }
 
-    def stats(self) -> dict[str, tuple[int, int]]:
-        """Every indexed file's (mtime, size): what a publish compares the content folder with."""
-        return {
-            row["path"]: (row["mtime_ns"], row["size"])
-            for row in self.db.rows("SELECT path, mtime_ns, size FROM files")
-        }
+    def stats(self, folders: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """(mtime, size) of the indexed files below these folders ("": every file): what a
+        publish compares the content folder with. Read from the covering index, not the posts."""
+        found: dict[str, tuple[int, int]] = {}
+        for folder in sorted(set(folders)):
+            params: tuple[object, ...] = (len(folder) + 1, f"{folder}/") if folder else ()
+            where = " WHERE substr(path, 1, ?) = ?" if folder else ""
+            sql = f"SELECT path, mtime_ns, size FROM files{where}"
+            found.update((row["path"], (row["mtime_ns"], row["size"])) for row in self.db.rows(sql, params))
+        return found
 
     def has_problems(self) -> bool:
         return self.db.row("SELECT 1 FROM files WHERE problem IS NOT NULL LIMIT 1") is not None
