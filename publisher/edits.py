@@ -37,16 +37,17 @@ class Edits:
 def publish_edits(
     config: Config,
     store: State,
-    files: list[SourceFile],
+    by_folder: dict[str, list[SourceFile]],
     folders: set[str],
     records: dict[str, FeedRecord],
     feed_key: str,
     progress: Progress | None = None,
 ) -> Edits | None:
-    """Read the files changed since the last publish (in ``folders``: those whose stats changed) and, if every one keeps its posts' places,
+    """Read the files changed since the last publish (``by_folder``: the content files by folder;
+    ``folders``: those whose stats changed) and, if every one keeps its posts' places,
     write the feed documents listing them; None when files were added or removed, or nothing
     changed in place, or the index holds a broken file (the full planning decides)."""
-    changed = _changed_in_place(store, files, folders)
+    changed = _changed_in_place(store, by_folder, folders)
     if not changed:
         return None
     stale = store.content.files(f.rel for f in changed)
@@ -84,13 +85,15 @@ def publish_edits(
     return Edits(notes, changes)
 
 
-def _changed_in_place(store: State, files: list[SourceFile], folders: set[str]) -> list[SourceFile] | None:
+def _changed_in_place(
+    store: State, by_folder: dict[str, list[SourceFile]], folders: set[str]
+) -> list[SourceFile] | None:
     """The files of these folders whose stat is not the indexed one; None if a file was added or
     removed or the index holds a problem."""
     if store.content.has_problems():
         return None
     indexed = {rel: stat for rel, stat in store.content.stats(folders).items() if rel.rpartition("/")[0] in folders}
-    current = [f for f in files if f.rel.rpartition("/")[0] in folders]
+    current = [f for folder in folders for f in by_folder.get(folder, ())]
     if len(indexed) != len(current):
         return None
     changed = []

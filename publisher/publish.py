@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,8 +32,8 @@ from .feeds import (
 from .model import Post, slugify
 from .opml import FILE_NAME as OPML_FILE
 from .opml import update_opml
-from .reading import Progress, read_changed
-from .sources import SourceFile, content_files, display_path
+from .reading import Progress, Workers, read_changed
+from .sources import SourceFile, content_folders, display_path
 from .state import POST_FORMAT, CachedFile, FeedRecord, State, open_state
 from .state.sqlite import damaged
 from .tagindex import summarise
@@ -64,13 +63,15 @@ def _content_key(config: Config) -> str:
     return fingerprint(config.site, config.content, config.tags, __version__, POST_FORMAT)
 
 
-def _folder_digests(files: list[SourceFile]) -> dict[str, str]:
+def _folder_digests(by_folder: dict[str, list[SourceFile]]) -> dict[str, str]:
     """A hash of the names and stats of each folder's files (joined text: cheaper than a repr at
     100,000 files). An edit then compares with the index only the folders whose hash changed."""
-    lines: dict[str, list[str]] = defaultdict(list)
-    for rel, mtime, size in files:
-        lines[rel.rpartition("/")[0]].append(f"{rel}\0{mtime}\0{size}")
-    return {folder: hashlib.sha256("\n".join(text).encode()).hexdigest() for folder, text in lines.items()}
+    return {
+        folder: hashlib.sha256(
+            "\n".join([f"{rel}\0{mtime}\0{size}" for rel, mtime, size in files]).encode()
+        ).hexdigest()
+        for folder, files in by_folder.items()
+    }
 
 
 def _utf8(name: str) -> bool:
@@ -83,7 +84,13 @@ def _utf8(name: str) -> bool:
 
 
 def scan(
-    config: Config, store: State, files: list[SourceFile], progress: Progress | None = None, *, html: bool = True
+    config: Config,
+    store: State,
+    files: list[SourceFile],
+    progress: Progress | None = None,
+    *,
+    html: bool = True,
+    workers: Workers | None = None,
 ) -> tuple[list[Post | ContentProblem], list[str]]:
     """Every content file as a Post or a problem, re-reading only files whose stat changed;
     and the notes of the files read (said once: an unchanged file is not read again).
@@ -116,7 +123,7 @@ def scan(
     def parsed() -> Iterator[tuple[str, CachedFile]]:
         """Rows for the index as the files are parsed. Without ``html``, a post is kept here
         without its HTML once stored: a large site's bodies never sit in memory together."""
-        for f, sha, result, said in read_changed(config, todo, stale, progress):
+        for f, sha, result, said in read_changed(config, todo, stale, progress, workers):
             notes.extend(said)
             if result is None:
                 unchanged.append(f)
@@ -133,13 +140,22 @@ def scan(
     return [results[f.rel] for f in files], notes
 
 
-def _source_files(config: Config) -> list[SourceFile]:
+def _source_folders(config: Config) -> dict[str, list[SourceFile]]:
+    """The content files by folder (sources.content_folders)."""
     folder = config.content.folder
     if not folder.is_dir():
         raise ConfigError(
             f"config: content.folder: {quote_path(folder)} is not a folder; expected the folder holding the posts"
         )
-    return content_files(folder)
+    return content_folders(folder)
+
+
+def _source_files(config: Config) -> list[SourceFile]:
+    return _sorted_files(_source_folders(config))
+
+
+def _sorted_files(by_folder: dict[str, list[SourceFile]]) -> list[SourceFile]:
+    return sorted(file for files in by_folder.values() for file in files)
 
 
 def _check_unique(posts: list[Post], config: Config) -> list[ContentProblem]:
@@ -193,13 +209,15 @@ def collect(
     files: list[SourceFile] | None = None,
     progress: Progress | None = None,
     html: bool = True,
+    workers: Workers | None = None,
 ) -> tuple[list[Post], Renames]:
     """The posts live at ``now``, tags resolved (and the tag names resolved to another tag);
     problems and counts go into the report.
 
     ``html=False``: posts unchanged since the last publish come without their HTML.
     """
-    results, notes = scan(config, store, files if files is not None else _source_files(config), progress, html=html)
+    listed = files if files is not None else _source_files(config)
+    results, notes = scan(config, store, listed, progress, html=html, workers=workers)
     report.problems = [r for r in results if isinstance(r, ContentProblem)]
     posts = [r for r in results if isinstance(r, Post)]
     report.problems += _check_unique(posts, config)
@@ -270,9 +288,10 @@ def _publish(
     started = time.perf_counter()
     out = config.feeds.folder
     feed_key = fingerprint(config.site, config.feeds, config.websub, __version__)
-    with open_state(config.state) as store, store.transaction():
-        files = _source_files(config)
-        folders = _folder_digests(files)
+    with open_state(config.state) as store, store.transaction(), Workers() as workers:
+        by_folder = _source_folders(config)
+        files = _sorted_files(by_folder)
+        folders = _folder_digests(by_folder)
         inputs = fingerprint(_content_key(config), feed_key, sorted(folders.items()))
         records = store.feeds.records()
         last = _last_publish(store)
@@ -286,7 +305,7 @@ def _publish(
             changed = {f for f in folders if folders[f] != last["folders"].get(f)} | (
                 set(last["folders"]) - set(folders)
             )
-            edits = publish_edits(config, store, files, changed, records, feed_key, progress)
+            edits = publish_edits(config, store, by_folder, changed, records, feed_key, progress)
             if edits and edits.changes:
                 report = _edited(
                     store, (inputs, folders), last, records, edits.notes, edits.changes, config, record=record
@@ -302,7 +321,15 @@ def _publish(
         # Planning needs no post's HTML: _write_feeds reads it for the entries it writes,
         # so neither an edit nor a full publish holds every post's body.
         live, renamed = collect(
-            config, store, now, report, keep_going=keep_going, files=files, progress=progress, html=False
+            config,
+            store,
+            now,
+            report,
+            keep_going=keep_going,
+            files=files,
+            progress=progress,
+            html=False,
+            workers=workers,
         )
         plan = plan_feeds(config, live)
         store.web_tags.put(summarise(live))  # the web pages read these, never the posts
@@ -313,7 +340,7 @@ def _publish(
         report.lasting += equal
         report.warnings = notes + report.warnings + moved + equal
         opml_record = records.pop(OPML_FILE, None)  # not a feed: update_feeds would remove it
-        changes = update_feeds(config, store, plan, records, feed_key, force=force, progress=progress)
+        changes = update_feeds(config, store, plan, records, feed_key, force=force, progress=progress, workers=workers)
         remember_members(store, plan, force=force)
         if store.meta.get("tag_renames") != (text := renames_json(renamed)):
             store.meta.set("tag_renames", text)

@@ -3,6 +3,7 @@ batch, never blocking on a FIFO or a device, and stopping cleanly on Ctrl-C or S
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -12,6 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import repeat
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .errors import ContentProblem
@@ -19,17 +22,52 @@ from .model import Post
 from .sources import SourceFile, UnreadablePost, display_path, read_post_file
 from .state import CachedFile
 
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
 Progress = Callable[[str, int, int], None]
 PARALLEL_THRESHOLD = 256  # changed files above which parsing is spread over every core
 
 
+class Workers:
+    """A publish's worker processes: started when first needed, then kept for the rest of the
+    publish, so the processes that parsed the posts also render the feeds. Forked while the
+    parent is still small (before it holds the plan), they stay small."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor  # only a large publish pays for loading it
+
+            self._pool = ProcessPoolExecutor(initializer=_bind_to_parent, initargs=(os.getpid(),))
+        return self._pool
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)  # a stop leaves only the tasks already started to finish
+            self._pool = None
+
+
 def read_changed(
-    config: Config, todo: list[SourceFile], stale: dict[str, CachedFile], progress: Progress | None = None
+    config: Config,
+    todo: list[SourceFile],
+    stale: dict[str, CachedFile],
+    progress: Progress | None = None,
+    workers: Workers | None = None,
 ) -> Iterator[tuple[SourceFile, str, Post | ContentProblem | None, list[str]]]:
     """Read changed files and parse those whose bytes did change (a checkout touches every
     file's time, not its text; None stands for the indexed result of such a file), in order
     and as they come, each with its notes (what had to be left out); a large batch is read,
-    hashed and parsed on every core."""
+    hashed and parsed on every core (``workers``' processes, else processes of its own)."""
     known = [stale[f.rel].sha256 if f.rel in stale else None for f in todo]
     if len(todo) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
         for f, sha in zip(todo, known, strict=True):
@@ -37,20 +75,15 @@ def read_changed(
         return
     # The workers read the files themselves: the parent stays small, and so do the
     # copies of it that forking makes.
-    from concurrent.futures import ProcessPoolExecutor  # only a large publish pays for loading it
-
-    pool = ProcessPoolExecutor(initializer=_bind_to_parent, initargs=(os.getpid(),))
-    try:
-        with _noting_stops() as stops:
-            results = pool.map(_parse_file, repeat(config), [f.rel for f in todo], known, chunksize=64)
-            for number, (f, result) in enumerate(zip(todo, results, strict=True), 1):
-                stops.check()
-                yield f, *result
-                if progress and number % 100 == 0:
-                    progress("reading posts", number, len(todo))
+    with contextlib.ExitStack() as own, _noting_stops() as stops:
+        kept = workers or own.enter_context(Workers())
+        results = kept.pool().map(_parse_file, repeat(config), [f.rel for f in todo], known, chunksize=64)
+        for number, (f, result) in enumerate(zip(todo, results, strict=True), 1):
             stops.check()
-    finally:
-        pool.shutdown(cancel_futures=True)  # a stop leaves only the chunks already started to finish
+            yield f, *result
+            if progress and number % 100 == 0:
+                progress("reading posts", number, len(todo))
+        stops.check()
 
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>

@@ -27,12 +27,18 @@ class SourceFile(NamedTuple):
 
 
 def content_files(folder: Path) -> list[SourceFile]:
-    """Every post file under the content folder, sorted; names starting with '.' or '_' are skipped.
+    """Every post file under the content folder, sorted; names starting with '.' or '_' are skipped."""
+    return sorted(file for files in content_folders(folder).values() for file in files)
+
+
+def content_folders(folder: Path) -> dict[str, list[SourceFile]]:
+    """The post files under the content folder by the folder holding them ("" for the top),
+    each folder's sorted.
 
     One os.scandir per folder, not os.walk and a path join per file: at 100,000 posts this
     listing is most of a publish with nothing to do. Links to folders are not followed.
     """
-    found: list[SourceFile] = []
+    found: dict[str, list[SourceFile]] = {}
     pending = [("", os.fspath(folder))]
     while pending:
         prefix, top = pending.pop()
@@ -40,6 +46,7 @@ def content_files(folder: Path) -> list[SourceFile]:
             listing = os.scandir(top)
         except OSError:  # as os.walk: a folder that cannot be listed is left out
             continue
+        files: list[SourceFile] = []
         with listing as entries:
             for entry in entries:
                 name = entry.name
@@ -56,8 +63,10 @@ def content_files(folder: Path) -> list[SourceFile]:
                             stat = entry.stat(follow_symlinks=False)
                         except FileNotFoundError:
                             continue  # deleted while we looked
-                    found.append(SourceFile(prefix + name, stat.st_mtime_ns, stat.st_size))
-    found.sort(key=lambda f: f.rel)
+                    files.append(SourceFile(prefix + name, stat.st_mtime_ns, stat.st_size))
+        if files:
+            files.sort()
+            found[prefix[:-1]] = files
     return found
 
 
