@@ -45,6 +45,11 @@ class Workers:
         if self._pool is None:
             from concurrent.futures import ProcessPoolExecutor  # only a large publish pays for loading it
 
+            # The parsers, feedgen and lxml loaded once here, before the fork, instead of in each
+            # worker: their pages are shared, and no worker starts with 100 ms of imports.
+            from . import content  # noqa: F401
+            from .formats import head  # noqa: F401
+
             self._pool = ProcessPoolExecutor(initializer=_bind_to_parent, initargs=(os.getpid(),))
         return self._pool
 
