@@ -180,21 +180,8 @@ def update_feeds(
     """
     out = config.feeds.folder
     changes = FeedChanges()
-    wanted: set[str] = set()
-    jobs: list[FeedJob] = []
-    for spec, feed_posts in plan:
-        inputs_of_feed = fingerprint(feed_key, spec, [(p.revision, [t.name for t in p.tags]) for p in feed_posts])
-        for fmt in config.feeds.formats:
-            if spec.page and not FORMATS[fmt].archive_suffix:
-                continue  # a format without archive pages
-            rel = spec.path(fmt)
-            wanted.add(rel)
-            feed_fingerprint = fingerprint(inputs_of_feed, fmt)
-            known = records.get(rel)
-            if not force and known and known.fingerprint == feed_fingerprint and same_stat(out / rel, known):
-                changes.unchanged += 1
-            else:
-                jobs.append(FeedJob(spec, fmt, tuple(feed_posts), feed_fingerprint))
+    wanted, jobs = _jobs(config, plan, records, feed_key, force)
+    changes.unchanged = len(wanted) - len(jobs)
     # Every new feed is written to a temp file first and renamed once all are written:
     # a feed that cannot be written leaves the old feeds, and the ledger, as they were.
     renames: list[tuple[Path, Path]] = []
@@ -228,6 +215,27 @@ def update_feeds(
         _remove_feed(out, rel)
         changes.removed.append(rel)
     return changes
+
+
+def _jobs(
+    config: Config, plan: Plan, records: dict[str, FeedRecord], feed_key: str, force: bool
+) -> tuple[set[str], list[FeedJob]]:
+    """The plan's feed files, and those to render: whose inputs' fingerprint or stat is not the recorded one."""
+    out = config.feeds.folder
+    wanted: set[str] = set()
+    jobs: list[FeedJob] = []
+    for spec, feed_posts in plan:
+        inputs_of_feed = fingerprint(feed_key, spec, [(p.revision, [t.name for t in p.tags]) for p in feed_posts])
+        for fmt in config.feeds.formats:
+            if spec.page and not FORMATS[fmt].archive_suffix:
+                continue  # a format without archive pages
+            rel = spec.path(fmt)
+            wanted.add(rel)
+            feed_fingerprint = fingerprint(inputs_of_feed, fmt)
+            known = records.get(rel)
+            if force or not known or known.fingerprint != feed_fingerprint or not same_stat(out / rel, known):
+                jobs.append(FeedJob(spec, fmt, tuple(feed_posts), feed_fingerprint))
+    return wanted, jobs
 
 
 RENDER_BATCH = 100  # feed files per task for the worker processes

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +20,6 @@ from .config import Config
 from .edits import publish_edits
 from .errors import ConfigError, ContentError, ContentProblem, quote_path
 from .feeds import (
-    FeedChanges,
     equal_updated_warnings,
     feeds_as_written,
     fingerprint,
@@ -29,7 +27,17 @@ from .feeds import (
     remember_members,
     update_feeds,
 )
-from .model import Post, slugify
+from .lastpublish import (
+    PublishReport,
+    edited_report,
+    forget_folders,
+    last_publish,
+    may_edit_in_place,
+    remember,
+    unchanged_since,
+    unsaid,
+)
+from .model import Post
 from .opml import FILE_NAME as OPML_FILE
 from .opml import update_opml
 from .reading import Progress, Workers, read_changed
@@ -37,26 +45,8 @@ from .sources import SourceFile, content_folders, display_path
 from .state import POST_FORMAT, CachedFile, FeedRecord, State, open_state
 from .state.sqlite import damaged
 from .tagindex import summarise
-from .tagnames import Renames, rename_tags, renames_json, resolve_tags, tag_renames
+from .tagnames import Renames, moved_tags, rename_tags, renames_json, resolve_tags, tag_renames
 from .websub import TIMEOUT, ping_hubs
-
-
-@dataclass
-class PublishReport:
-    """What a publish did, for the one-line summary and for tests."""
-
-    posts: int = 0
-    drafts: int = 0
-    scheduled: int = 0
-    written: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    removed: list[str] = field(default_factory=list)
-    problems: list[ContentProblem] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    next_change: datetime | None = None  # when the next scheduled post comes due
-    newest_live: datetime | None = None  # the latest publication date among the live posts
-    lasting: list[str] = field(default_factory=list)  # warnings that hold while no post moves
 
 
 def _content_key(config: Config) -> str:
@@ -177,28 +167,6 @@ def _check_unique(posts: list[Post], config: Config) -> list[ContentProblem]:
     return problems
 
 
-def _moved_tags(store: State, posts: list[Post], records: dict[str, FeedRecord]) -> tuple[list[str], str]:
-    """Warnings for tags whose slug (so feed URL) is not the last publish's, and the map to remember.
-
-    Before the map was first kept, the last publish's slug of a name is what slugify gives
-    (the rule of earlier versions) when the ledger holds a feed in that folder.
-    """
-    now = {t.name.casefold(): t.slug for post in posts for t in post.tags}
-    known = store.meta.get("tag_slugs")
-    if known is not None:
-        before = json.loads(known)
-    else:
-        folders = {rel.rpartition("/")[0] for rel in records}
-        before = {name: slugify(name) for name in now if f"tags/{slugify(name)}" in folders}
-    warnings = [
-        f"tag {name!r} has the slug '{slug}', no longer '{before[name]}': its feed URL changed; "
-        f'to keep the old one, add [tags.slugs] {json.dumps(name)} = "{before[name]}" to config.toml'
-        for name, slug in sorted(now.items())
-        if before.get(name, slug) != slug
-    ]
-    return warnings, json.dumps(dict(sorted({**before, **now}.items())))
-
-
 def collect(
     config: Config,
     store: State,
@@ -286,177 +254,113 @@ def _publish(
     config: Config, now: datetime, *, keep_going: bool, force: bool, record: bool, progress: Progress | None
 ) -> PublishReport:
     started = time.perf_counter()
-    out = config.feeds.folder
     feed_key = fingerprint(config.site, config.feeds, config.websub, __version__)
     with open_state(config.state) as store, store.transaction(), Workers() as workers:
         by_folder = _source_folders(config)
-        files = _sorted_files(by_folder)
         folders = _folder_digests(by_folder)
-        inputs = fingerprint(_content_key(config), feed_key, sorted(folders.items()))
+        inputs = (fingerprint(_content_key(config), feed_key, sorted(folders.items())), folders)
         records = store.feeds.records()
-        last = _last_publish(store)
-        as_written = feeds_as_written(out, records)
-        unchanged = _unchanged_since_last_time(last, inputs, now, len(records)) if as_written else None
-        if unchanged and not force:
-            unchanged.seconds = time.perf_counter() - started
-            return unchanged
+        last = last_publish(store)
+        as_written = feeds_as_written(config.feeds.folder, records)
+        report = unchanged_since(last, inputs[0], now, len(records)) if as_written and not force else None
         notes: list[str] = []
-        if not force and as_written and _may_edit_in_place(config, store, last, feed_key, now):
+        if report is None and not force and as_written and _may_edit_in_place(config, store, last, feed_key, now):
             changed = {f for f in folders if folders[f] != last["folders"].get(f)} | (
                 set(last["folders"]) - set(folders)
             )
             edits = publish_edits(config, store, by_folder, changed, records, feed_key, progress)
-            if edits and edits.changes:
-                report = _edited(
-                    store, (inputs, folders), last, records, edits.notes, edits.changes, config, record=record
-                )
-                report.seconds = time.perf_counter() - started
-                return report
             notes = edits.notes if edits else []
-        report = PublishReport()
-        if force:
-            if problems := store.problems(quick=True):
-                raise damaged(store.path, problems[0])
-            store.content.forget_all()
-        # Planning needs no post's HTML: _write_feeds reads it for the entries it writes,
-        # so neither an edit nor a full publish holds every post's body.
-        live, renamed = collect(
-            config,
-            store,
-            now,
-            report,
-            keep_going=keep_going,
-            files=files,
-            progress=progress,
-            html=False,
-            workers=workers,
-        )
-        plan = plan_feeds(config, live)
-        store.web_tags.put(summarise(live))  # the web pages read these, never the posts
-        moved, slugs = _moved_tags(store, live, records)
-        live_ids = [p.id for p in live]
-        del live  # posts in no feed (and their HTML) need not outlive the plan
-        equal = equal_updated_warnings(plan)
-        report.lasting += equal
-        report.warnings = notes + report.warnings + moved + equal
-        opml_record = records.pop(OPML_FILE, None)  # not a feed: update_feeds would remove it
-        changes = update_feeds(config, store, plan, records, feed_key, force=force, progress=progress, workers=workers)
-        remember_members(store, plan, force=force)
-        if store.meta.get("tag_renames") != (text := renames_json(renamed)):
-            store.meta.set("tag_renames", text)
-        report.written, report.unchanged, report.removed = changes.written, changes.unchanged, changes.removed
-        opml = update_opml(config, store, (spec for spec, _posts in plan), opml_record)
-        report.written += opml.written
-        report.removed += opml.removed
-        if record:
-            store.websub.queue((hub, topic) for hub in config.websub.hubs for topic in changes.topics)
-            numbered = store.published.ids()
-            store.published.record((post_id for post_id in live_ids if post_id not in numbered), now)
-            if store.meta.get("tag_slugs") != slugs:
-                store.meta.set("tag_slugs", slugs)
-        if not report.problems:
-            _remember(store, (inputs, folders), report, feed_key, record)
-        elif "folders" in last:  # the index no longer is as the last clean publish saw the folders
-            store.meta.set("last_publish", json.dumps({k: v for k, v in last.items() if k != "folders"}))
-        report.warnings = _unsaid(report.warnings, set() if force else last)
+            if edits and edits.changes:
+                report = edited_report(last, len(records), notes, edits.changes)
+                _queue_pings(config, store, edits.changes.topics, record)
+                remember(store, inputs, report, feed_key, record)
+                report.warnings = unsaid(report.warnings, last)
+        if report is None:
+            report = PublishReport()
+            plan = _Plan(_sorted_files(by_folder), records, feed_key, notes, keep_going, force, record)
+            _plan_and_write(config, store, now, report, plan, progress, workers)
+            if not report.problems:
+                remember(store, inputs, report, feed_key, record)
+            else:
+                forget_folders(store, last)
+            report.warnings = unsaid(report.warnings, {} if force else last)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _unsaid(warnings: list[str], last: dict[str, Any] | set[str]) -> list[str]:
-    """The warnings the last clean publish did not give: each is said once, until it changes."""
-    said = set(last.get("warnings", ())) if isinstance(last, dict) else last
-    return [w for w in warnings if w not in said]
+@dataclass(frozen=True)
+class _Plan:
+    """What the whole planning of a publish starts from."""
+
+    files: list[SourceFile]
+    records: dict[str, FeedRecord]
+    feed_key: str
+    notes: list[str]  # of the files an attempt to write edits in place read
+    keep_going: bool
+    force: bool
+    record: bool
+
+
+def _plan_and_write(
+    config: Config,
+    store: State,
+    now: datetime,
+    report: PublishReport,
+    start: _Plan,
+    progress: Progress | None,
+    workers: Workers,
+) -> None:
+    """The whole planning: every live post, every feed document; the report is filled in."""
+    if start.force:
+        if problems := store.problems(quick=True):
+            raise damaged(store.path, problems[0])
+        store.content.forget_all()
+    # Planning needs no post's HTML: _write_feeds reads it for the entries it writes,
+    # so neither an edit nor a full publish holds every post's body.
+    live, renamed = collect(
+        config,
+        store,
+        now,
+        report,
+        keep_going=start.keep_going,
+        files=start.files,
+        progress=progress,
+        html=False,
+        workers=workers,
+    )
+    plan = plan_feeds(config, live)
+    store.web_tags.put(summarise(live))  # the web pages read these, never the posts
+    moved, slugs = moved_tags(store.meta.get("tag_slugs"), live, start.records)
+    live_ids = [p.id for p in live]
+    del live  # posts in no feed (and their HTML) need not outlive the plan
+    equal = equal_updated_warnings(plan)
+    report.lasting += equal
+    report.warnings = start.notes + report.warnings + moved + equal
+    records = dict(start.records)
+    opml_record = records.pop(OPML_FILE, None)  # not a feed: update_feeds would remove it
+    changes = update_feeds(
+        config, store, plan, records, start.feed_key, force=start.force, progress=progress, workers=workers
+    )
+    remember_members(store, plan, force=start.force)
+    if store.meta.get("tag_renames") != (text := renames_json(renamed)):
+        store.meta.set("tag_renames", text)
+    report.written, report.unchanged, report.removed = changes.written, changes.unchanged, changes.removed
+    opml = update_opml(config, store, (spec for spec, _posts in plan), opml_record)
+    report.written += opml.written
+    report.removed += opml.removed
+    _queue_pings(config, store, changes.topics, start.record)
+    if start.record:
+        numbered = store.published.ids()
+        store.published.record((post_id for post_id in live_ids if post_id not in numbered), now)
+        if store.meta.get("tag_slugs") != slugs:
+            store.meta.set("tag_slugs", slugs)
+
+
+def _queue_pings(config: Config, store: State, topics: list[str], record: bool) -> None:
+    if record:
+        store.websub.queue((hub, topic) for hub in config.websub.hubs for topic in topics)
 
 
 def _may_edit_in_place(config: Config, store: State, last: dict[str, Any], feed_key: str, now: datetime) -> bool:
-    """Whether an edit may re-render only the feeds listing it (edits.py): the last clean
-    publish was recorded under the same settings and the same posts are live."""
-    return (
-        last.get("feed_key") == feed_key
-        and last.get("recorded") is True
-        and "folders" in last
-        and store.meta.get("content_fingerprint") == _content_key(config)
-        and _same_posts_live(last, now)
-    )
-
-
-def _edited(
-    store: State,
-    inputs: tuple[str, dict[str, str]],
-    last: dict[str, Any],
-    records: dict[str, FeedRecord],
-    notes: list[str],
-    changes: FeedChanges,
-    config: Config,
-    *,
-    record: bool,
-) -> PublishReport:
-    """The report of a publish whose edits moved no post: counts, dates and lasting warnings
-    are the last publish's."""
-    posts, drafts, scheduled = last["counts"]
-    report = PublishReport(posts=posts, drafts=drafts, scheduled=scheduled, written=changes.written)
-    report.unchanged = len(records) - len(changes.written)
-    report.next_change = _when(last["next_change"])
-    report.newest_live = _when(last["newest_live"])
-    report.lasting = list(last["lasting"])
-    report.warnings = notes + report.lasting
-    if record:
-        store.websub.queue((hub, topic) for hub in config.websub.hubs for topic in changes.topics)
-    _remember(store, inputs, report, last["feed_key"], record)
-    report.warnings = _unsaid(report.warnings, last)
-    return report
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _remember(
-    store: State, inputs: tuple[str, dict[str, str]], report: PublishReport, feed_key: str, record: bool
-) -> None:
-    """Note what this publish saw, so that the next one can tell in one look that nothing changed
-    (and, with the feed settings and whether it was recorded, whether an edit may be written in place)."""
-    summary = {
-        "inputs": inputs[0],
-        "folders": inputs[1],
-        "next_change": report.next_change.isoformat() if report.next_change else None,
-        "newest_live": report.newest_live.isoformat() if report.newest_live else None,
-        "counts": [report.posts, report.drafts, report.scheduled],
-        "warnings": report.warnings,
-        "lasting": report.lasting,
-        "feed_key": feed_key,
-        "recorded": record,
-    }
-    if store.meta.get("last_publish") != (text := json.dumps(summary)):
-        store.meta.set("last_publish", text)
-
-
-def _unchanged_since_last_time(last: dict[str, Any], inputs: str, now: datetime, feeds: int) -> PublishReport | None:
-    """A report for a publish with nothing to do, or None when anything may have changed.
-
-    Nothing changed when the content files and settings are those of the last clean
-    publish, the same posts are live at ``now`` (none has come due, and none of those
-    published is dated after ``now``, as after a publish ``--now`` in the future),
-    and every feed file is as written.
-    """
-    if last.get("inputs") != inputs or not _same_posts_live(last, now):
-        return None
-    posts, drafts, scheduled = last["counts"]
-    return PublishReport(posts=posts, drafts=drafts, scheduled=scheduled, unchanged=feeds)  # warnings: said
-
-
-def _same_posts_live(last: dict[str, Any], now: datetime) -> bool:
-    """Whether the posts live at ``now`` are those of the last clean publish: none has come
-    due, and none of those published is dated after ``now`` (as after a preview)."""
-    if "newest_live" not in last:  # no publish yet, or one by an older publisher
-        return False
-    due = last["next_change"] is not None and datetime.fromisoformat(last["next_change"]) <= now
-    ahead = last["newest_live"] is not None and datetime.fromisoformat(last["newest_live"]) > now
-    return not (due or ahead)
-
-
-def _last_publish(store: State) -> dict[str, Any]:
-    """What the last clean publish noted (see _remember); empty before the first."""
-    text = store.meta.get("last_publish")
-    return json.loads(text) if text else {}
+    """lastpublish.may_edit_in_place, under the same content settings (the index is theirs)."""
+    return may_edit_in_place(last, feed_key, now) and store.meta.get("content_fingerprint") == _content_key(config)

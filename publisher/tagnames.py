@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 
 from .config import TagsConfig
-from .model import Post, Tag, name_slug
+from .model import Post, Tag, name_slug, slugify
 
 Renames = dict[str, Tag]  # a tag name as written in a post -> the tag the feeds show
 
@@ -61,3 +62,25 @@ def renames_json(renamed: Renames) -> str:
 
 def renames_from_json(text: str) -> Renames:
     return {name: Tag(shown, pinned) for name, (shown, pinned) in json.loads(text).items()}
+
+
+def moved_tags(known: str | None, posts: list[Post], records: Iterable[str]) -> tuple[list[str], str]:
+    """Warnings for tags whose slug (so feed URL) is not the last publish's (``known``: its map, as
+    JSON), and the map to remember; ``records``: the feed files the last publish wrote.
+
+    Before the map was first kept, the last publish's slug of a name is what slugify gives
+    (the rule of earlier versions) when the ledger holds a feed in that folder.
+    """
+    now = {t.name.casefold(): t.slug for post in posts for t in post.tags}
+    if known is not None:
+        before = json.loads(known)
+    else:
+        folders = {rel.rpartition("/")[0] for rel in records}
+        before = {name: slugify(name) for name in now if f"tags/{slugify(name)}" in folders}
+    warnings = [
+        f"tag {name!r} has the slug '{slug}', no longer '{before[name]}': its feed URL changed; "
+        f'to keep the old one, add [tags.slugs] {json.dumps(name)} = "{before[name]}" to config.toml'
+        for name, slug in sorted(now.items())
+        if before.get(name, slug) != slug
+    ]
+    return warnings, json.dumps(dict(sorted({**before, **now}.items())))
