@@ -238,8 +238,9 @@ def _jobs(
     return wanted, jobs
 
 
-RENDER_BATCH = 100  # feed files per task for the worker processes
-IN_FLIGHT = 4  # tasks handed to the workers at once: their HTML is all the parent holds
+RENDER_ON_WORKERS = 1000  # feed files from which the workers render; fewer, the parent is quicker alone
+RENDER_BATCH = 250  # feed files per task: a post in feeds of several tasks is rendered in each
+IN_FLIGHT = 3  # tasks handed to the workers at once: their HTML is all the parent holds
 
 
 def _rendered(
@@ -255,7 +256,7 @@ def _rendered(
     tail of a large publish. A batch renders each of its posts' entries once; a post listed
     in several batches is rendered in each. When a batch fails, the temp files of the others
     still in flight are removed (the caller removes those it was given)."""
-    if workers is None or not workers.started or len(jobs) < 2 * RENDER_BATCH:
+    if workers is None or not workers.started or len(jobs) < RENDER_ON_WORKERS:
         yield from _write_feeds(config, jobs, html_of, progress)
         return
     pool = workers.pool()

@@ -9,7 +9,7 @@ import pytest
 
 from publisher import reading
 from publisher.errors import OutputError
-from publisher.feeds import RENDER_BATCH
+from publisher.feeds import RENDER_ON_WORKERS
 from publisher.publish import publish
 
 from .conftest import NOW, Site
@@ -23,7 +23,7 @@ def _large_site(root: Path) -> Site:
         site.post(
             f"p{n:03}.md",
             f"title: Post {n} & <b>co</b>\ndate: 2012-{1 + n % 12:02}-{1 + n % 28:02} {n % 24:02}:{n % 60:02}\n"
-            f"tags: [T{n % 120}, Common]\nauthor: Writer {n % 5}",
+            f"tags: [T{2 * n}, T{2 * n + 1}, Common]\nauthor: Writer {n % 5}",
             f"First [link](../x{n}/) & text.\n\n* a\n* b <script>alert(1)</script>\n\n{'Long line. ' * (n % 40)}",
         )
     return site
@@ -32,7 +32,7 @@ def _large_site(root: Path) -> Site:
 def test_the_workers_render_the_same_bytes_as_the_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     workers = _large_site(tmp_path / "workers")
     report = publish(workers.config, NOW)
-    assert len(report.written) >= 2 * RENDER_BATCH  # enough feeds for the workers to take them
+    assert len(report.written) >= RENDER_ON_WORKERS  # enough feeds for the workers to take them
     parent = _large_site(tmp_path / "parent")
     monkeypatch.setattr(reading, "PARALLEL_THRESHOLD", POSTS + 1)  # parsed in the parent: no workers
     assert publish(parent.config, NOW).written == report.written
@@ -45,7 +45,10 @@ def test_a_feed_the_workers_cannot_write_leaves_every_old_feed(tmp_path: Path) -
     publish(site.config, NOW)
     before = site.feed_files()
     for n in range(POSTS):  # every post changes, so every feed is rendered again, on the workers
-        site.post(f"p{n:03}.md", f"title: New {n}\ndate: 2012-01-01 {n % 24:02}:{n % 60:02}\ntags: [T{n % 120}, Zzz]")
+        site.post(
+            f"p{n:03}.md",
+            f"title: New {n}\ndate: 2012-01-01 {n % 24:02}:{n % 60:02}\ntags: [T{2 * n}, T{2 * n + 1}, Zzz]",
+        )
     (site.feeds / "tags" / "zzz").write_text("in the way")  # a file where the new tag's folder must go
     with pytest.raises(OutputError, match=r"^cannot write .*tags/zzz/atom\.xml"):
         publish(site.config, NOW)
