@@ -180,7 +180,9 @@ def test_a_state_file_from_before_media_is_migrated_and_its_posts_read_again(tmp
     before_media = len(SQLITE_HISTORY) + next(i for i, step in enumerate(SHARED) if "COLUMN media" in step)
     db.executescript(
         "ALTER TABLE files DROP COLUMN media; ALTER TABLE outbox DROP COLUMN claimed_by;"
-        f" ALTER TABLE outbox DROP COLUMN lease_until; DROP TABLE send_pace; PRAGMA user_version = {before_media};"
+        " ALTER TABLE outbox DROP COLUMN lease_until; DROP TABLE send_pace; DROP INDEX files_stat;"
+        " DROP INDEX files_problems; DROP TABLE feed_docs; DROP TABLE feed_posts;"
+        f" PRAGMA user_version = {before_media};"
     )
     old_key = fingerprint(
         config.site, config.content, config.tags, __version__, 4
