@@ -55,10 +55,11 @@ def _content_key(config: Config) -> str:
 
 def _folder_digests(by_folder: dict[str, list[SourceFile]]) -> dict[str, str]:
     """A hash of the names and stats of each folder's files (joined text: cheaper than a repr at
-    100,000 files). An edit then compares with the index only the folders whose hash changed."""
+    100,000 files; a name that is not UTF-8 keeps its bytes). An edit then compares with the
+    index only the folders whose hash changed."""
     return {
         folder: hashlib.sha256(
-            "\n".join([f"{rel}\0{mtime}\0{size}" for rel, mtime, size in files]).encode()
+            "\n".join([f"{rel}\0{mtime}\0{size}" for rel, mtime, size in files]).encode(errors="surrogateescape")
         ).hexdigest()
         for folder, files in by_folder.items()
     }
