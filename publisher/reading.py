@@ -30,9 +30,9 @@ PARALLEL_THRESHOLD = 256  # changed files above which parsing is spread over eve
 
 
 class Workers:
-    """A publish's worker processes: started when first needed, then kept for the rest of the
-    publish, so the processes that parsed the posts also render the feeds. Forked while the
-    parent is still small (before it holds the plan), they stay small."""
+    """A publish's worker processes: started when first needed, then kept, so the processes
+    that parsed the posts of a large publish also render its feeds. Forked while the parent
+    is still small (before it holds the plan), they stay small."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
@@ -53,13 +53,17 @@ class Workers:
             self._pool = ProcessPoolExecutor(initializer=_bind_to_parent, initargs=(os.getpid(),))
         return self._pool
 
+    def close(self) -> None:
+        """Let the processes go (a stop leaves only the tasks already started to finish)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
     def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)  # a stop leaves only the tasks already started to finish
-            self._pool = None
+        self.close()
 
 
 def read_changed(
