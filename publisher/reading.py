@@ -50,7 +50,7 @@ class Workers:
             from . import content  # noqa: F401
             from .formats import head  # noqa: F401
 
-            self._pool = ProcessPoolExecutor(initializer=_bind_to_parent, initargs=(os.getpid(),))
+            self._pool = ProcessPoolExecutor(initializer=bind_to_parent, initargs=(os.getpid(),))
         return self._pool
 
     def close(self) -> None:
@@ -98,9 +98,9 @@ def read_changed(
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def _bind_to_parent(parent: int) -> None:
-    """Make a parse worker die with the publish that started it, even after a kill -9 of that
-    publish (or it would wait for work for ever), and leave Ctrl-C to the publish."""
+def bind_to_parent(parent: int) -> None:
+    """Make a worker process (a parse's, a digest's renders') die with the command that started it,
+    even after a kill -9 of that command (or it would wait for work for ever), and leave Ctrl-C to it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform == "linux":
         import ctypes

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from .message import Render
 from .model import Post
-from .reading import _bind_to_parent
+from .reading import bind_to_parent
 from .rendering import Renderer
 
 Group = tuple[tuple[Post, ...], bool, str | None]  # (posts, the recipients have a name, their language)
@@ -90,7 +90,7 @@ def idle_cores() -> int:
 def _start_worker(parent: int, renderer: Renderer, groups: Sequence[Group]) -> None:
     """Runs in a new worker: its arguments were not copied through a pipe but forked with the parent."""
     global _renderer, _groups
-    _bind_to_parent(parent)
+    bind_to_parent(parent)
     _renderer, _groups = renderer, groups
 
 
