@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StateBusy, StateError
 from .database import POSTGRES, Database
-from .schema import migrate
+from .migrations import migrate
 
 BUSY_SECONDS = 10.0  # how long a write waits for another process's transaction before saying so
 INSTALL = "pip install 'publisher[postgres]'"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import StateBusy, StateError
 from .database import SQLITE, Database
-from .schema import migrate
+from .migrations import migrate
 
 BUSY_SECONDS = 10.0  # how long a write waits for another process's transaction before saying so
 PRIVATE_FOLDER = 0o700  # the state file lists every subscriber's address: for its owner's eyes only
