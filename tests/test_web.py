@@ -18,6 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from publisher.cli import run
 from publisher.config import load_config
 from publisher.digest import send_digest
 from publisher.errors import ConfigError
@@ -552,6 +553,16 @@ def test_a_deferred_confirmation_is_retried_at_a_later_pass_with_the_digests_rul
     web.mail.permanent.add("vic@example.org")
     _sign_up(web.app.test_client(), "vic@example.org")
     assert web.send().bounced == ["vic@example.org"] and _subscriber(web, "vic@example.org")[0].status == "bounced"
+
+
+def test_the_outbox_command_counts_the_confirmation_emails(web: Web, capsys: pytest.CaptureFixture[str]) -> None:
+    web.mail.temporary["uma@example.org"] = 1  # 451 once: waiting for its retry
+    web.mail.permanent.add("vic@example.org")
+    for address in ("uma@example.org", "vic@example.org", "wes@example.org"):
+        _sign_up(web.app.test_client(), address)
+    web.send()
+    assert run(["--site", str(web.site.root), "outbox"]) == 0
+    assert "confirmations\t\t1 sent, 1 waiting, 1 bounced, 0 failed\n" in capsys.readouterr().out
 
 
 def test_a_recorded_unsubscribe_does_not_undo_a_later_sign_up(web: Web, secret: bytes) -> None:

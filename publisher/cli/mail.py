@@ -107,8 +107,9 @@ def worker_command(obj: Context, once: bool, now_text: str | None) -> None:
 @main.group("outbox", invoke_without_command=True)
 @click.pass_context
 def outbox(ctx: click.Context) -> None:
-    """Every digest run with its messages: sent, waiting, bounced, failed; then what the bounce
-    mailbox brought: counts, and each subscriber a bounce or complaint stopped, with the reason."""
+    """Every digest run with its messages: sent, waiting, bounced, failed; the sign-ups' confirmation
+    e-mails, counted the same way; then what the bounce mailbox brought: counts, and each
+    subscriber a bounce or complaint stopped, with the reason."""
     if ctx.invoked_subcommand is not None:
         return
     from ..bounces import mailbox_summary, subscriber_notes
@@ -119,11 +120,13 @@ def outbox(ctx: click.Context) -> None:
     assert context is not None  # the group sets it before any command runs
     config = context.config()
     with open_state(config.state) as store:
-        runs = store.runs.summaries()
+        runs, confirmations = store.runs.summaries(), store.confirmations.counts()
         mail, notes = mailbox_summary(store), subscriber_notes(store)
         addresses = {s.id: s.address for s in store.subscribers.all()} if notes else {}
     if not runs:
         click.echo("no digest runs yet")
+    if confirmations:
+        click.echo(f"confirmations\t\t{describe(confirmations)}")
     digests = {d.name: d for d in config.digests}
     for run in runs:
         digest = digests.get(run.digest)  # a digest since removed from config.toml: its slot in UTC

@@ -84,6 +84,13 @@ class Confirmations:
             for row in rows
         ]
 
+    def counts(self) -> dict[str, int]:
+        """How many confirmation e-mails are in each state (finished ones are kept for a while)."""
+        return {
+            row["status"]: row["n"]
+            for row in self.db.rows("SELECT status, count(*) AS n FROM confirmations GROUP BY status")
+        }
+
     def sent(self, confirmation: int, when: datetime) -> None:
         self.db.execute(
             "UPDATE confirmations SET status = 'sent', sent = ? WHERE id = ?", (when.isoformat(), confirmation)
