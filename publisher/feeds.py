@@ -239,11 +239,11 @@ def _jobs(
 
 
 # Feed files from which the workers render: below, the parent renders alone, after the parse's
-# processes have gone. Kept alive for the feeds, the two workers add some 60 MiB to a 10,000-post
-# publish (2,000 feed files: 96 -> 160 MiB, over its 150 MiB); from 100,000 posts (20,000 files)
-# the parent's own plan dwarfs them (553 -> 526 MiB) and the feeds take both cores.
-RENDER_ON_WORKERS = 5000
-RENDER_BATCH = 250  # feed files per task: a post in feeds of several tasks is rendered in each
+# processes have gone. Small tasks keep what a worker holds small: at 10,000 posts (2,000 feed
+# files) tasks of 250 took the tree from 96 to 160 MiB PSS, tasks of 50 to some 117 MiB (each
+# task's HTML, its pickle and its rendered entries sit in the parent and a worker at once).
+RENDER_ON_WORKERS = 1000
+RENDER_BATCH = 50  # feed files per task: a post in feeds of several tasks is rendered in each
 IN_FLIGHT = 3  # tasks handed to the workers at once: their HTML is all the parent holds
 
 
