@@ -3,7 +3,10 @@ change and removed when switched off; the web app's OPML of ticked tags uses the
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -95,6 +98,21 @@ def test_feeds_opml_is_removed_when_switched_off_and_never_written_by_default(tm
     (site.feeds / "feeds.opml").write_bytes(own)
     publish(site.config, NOW, force=True)
     assert (site.feeds / "feeds.opml").read_bytes() == own
+
+
+def test_a_publish_without_feeds_opml_never_loads_the_http_client(tmp_path: Path) -> None:
+    """xml.sax.saxutils brings urllib.request, http.client and ssl: loaded only to write an OPML file."""
+    site = _site(tmp_path / "site", BASE_CONFIG)
+    code = (
+        "import sys; from publisher.cli import run; code = run(sys.argv[1:]);"
+        " loaded = [m for m in ('xml.sax.saxutils', 'urllib.request', 'http.client') if m in sys.modules];"
+        " assert not loaded, loaded; sys.exit(code)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PUBLISHER_DATABASE_URL"}
+    argv = [sys.executable, "-c", code, "--site", str(site.root), "publish", "-q", "--now", NOW.isoformat()]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (site.feeds / "atom.xml").exists() and not (site.feeds / "feeds.opml").exists()
 
 
 def test_the_web_app_serves_feeds_opml_and_an_opml_of_the_ticked_tags(tmp_path: Path) -> None:
