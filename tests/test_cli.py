@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jinja2
 import pytest
 
+from publisher import i18n
 from publisher.cli import run
 from publisher.config import load_config
+from publisher.config.digests import DEFAULT_SUBJECT
+from publisher.templating import template_environment
 
 from .conftest import NOW, Site
 
@@ -92,9 +94,16 @@ def test_init_writes_every_section_ready_to_uncomment(tmp_path: Path) -> None:
     assert (config.smtp.host, config.smtp.port, config.smtp.password_env) == ("127.0.0.1", 8025, "SMTP_PASSWORD")
     assert [d.name for d in config.digests] == ["weekly"]
     assert config.web.base_url == "https://example.org/"
-    subject = jinja2.Template(config.digests[0].subject)
-    assert subject.render(site={"title": "S"}, posts=[1]) == "S: 1 new post"
-    assert subject.render(site={"title": "S"}, posts=[1, 2]) == "S: 2 new posts"
+    assert config.digests[0].subject == DEFAULT_SUBJECT  # the commented line shows the default
+    subject = template_environment(config).from_string(config.digests[0].subject)
+    rendered = {}
+    for language in ("en", "fr"):  # in each reader's language
+        with i18n.speaking(language):
+            rendered[language] = [subject.render(site={"title": "S"}, posts=posts) for posts in ([1], [1, 2])]
+    assert rendered == {
+        "en": ["S: 1 new post", "S: 2 new posts"],
+        "fr": ["S: 1 nouvel article", "S: 2 nouveaux articles"],
+    }
 
 
 def test_publish_summary_counts_in_words_quiet_and_preview(site: Site, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,9 @@ from .values import Section, count_value, mailbox_text, optional_mailbox_text, t
 
 _DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
+# In the reader's language: the message is in the catalogs (locales/), as the text e-mail's first line.
+DEFAULT_SUBJECT = '{{ site.title }}: {{ ngettext("%(num)s new post", "%(num)s new posts", posts|length) }}'
+
 
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
@@ -55,9 +58,7 @@ def _digest(data: Any, index: int, site: SiteConfig, tag_config: TagsConfig) -> 
         not isinstance(tags, list) or not tags or not all(isinstance(t, str) and t.strip() for t in tags)
     ):
         raise ConfigError(f"config: {s.name}.tags = {tags!r}: expected 'subscriber' or a non-empty list of tags")
-    subject = s.get(
-        "subject", str, "{{ site.title }}: {{ posts|length }} new {{ 'post' if posts|length == 1 else 'posts' }}"
-    )
+    subject = s.get("subject", str, DEFAULT_SUBJECT)
     import jinja2  # only sites with digests pay for Jinja when loading their config
 
     try:
