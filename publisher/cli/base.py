@@ -86,7 +86,7 @@ pass_context = click.make_pass_decorator(Context)
 @click.version_option(package_name="publisher")
 @click.pass_context
 def main(ctx: click.Context, site: Path | None, config: Path | None) -> None:
-    """Publish per-tag Atom and RSS feeds from a folder of Markdown posts."""
+    """Publish per-tag Atom, RSS and JSON feeds from a folder of Markdown posts, and e-mail digests of new posts."""
     ctx.obj = Context(site, config)
 
 
