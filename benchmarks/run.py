@@ -263,6 +263,14 @@ def measure(argv: list[str], cwd: Path) -> Sample:
     )
 
 
+def write_result(name: str, report: dict[str, Any]) -> None:
+    """One run's figures as benchmarks/results/NAME (JSON, committed with the change they measure)."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    console.log(f"wrote {path.relative_to(REPO)}")
+
+
 def publish_argv(site: Path) -> list[str]:
     """`publisher --site DIR publish --now NOW`, without -q so the summary line gives publish()'s own time."""
     return [sys.executable, "-c", ENTRY, "--site", str(site), "publish", "--now", NOW]
@@ -463,10 +471,7 @@ def run_vs_formats(sizes: list[str], runs: int, write: bool) -> None:
         }
         reports.append(report)
         if write:
-            RESULTS.mkdir(exist_ok=True)
-            path = RESULTS / f"vs-formats-{size.posts}-{size.tags}.json"
-            path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            console.log(f"wrote {path.relative_to(REPO)}")
+            write_result(f"vs-formats-{size.posts}-{size.tags}.json", report)
     print_table(f"every format, archives and OPML vs Atom+RSS: median (min–max); {env['nproc']} cores", reports)
     for report in reports:
         ratios, new = report["ratio_every_format_to_atom_rss"], report["new_post_rewrites"]
@@ -618,10 +623,7 @@ def run_vs_hugo(hugo: str, sizes: list[str], runs_of: Callable[[str], int], writ
         }
         reports.append(report)
         if write:
-            RESULTS.mkdir(exist_ok=True)
-            path = RESULTS / f"vs-hugo-{size.posts}-{size.tags}.json"
-            path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            console.log(f"wrote {path.relative_to(REPO)}")
+            write_result(f"vs-hugo-{size.posts}-{size.tags}.json", report)
     print_table(
         f"publisher vs Hugo {env['hugo'].split()[1]}: cold builds, median (min–max); {env['nproc']} cores", reports
     )
@@ -893,10 +895,7 @@ def main(argv: list[str] | None = None) -> None:
             }
             by_suite.setdefault(name, []).append(report)
             if not args.no_write:
-                RESULTS.mkdir(exist_ok=True)
-                path = RESULTS / f"{name}-{size.posts}-{size.tags}.json"
-                path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-                console.log(f"wrote {path.relative_to(REPO)}")
+                write_result(f"{name}-{size.posts}-{size.tags}.json", report)
     for name, reports in by_suite.items():
         print_table(f"{name}: median (min–max) of the runs; {env['nproc']} cores, Python {env['python']}", reports)
         if len(reports) > 1:
@@ -905,11 +904,8 @@ def main(argv: list[str] | None = None) -> None:
         console.log("digests: selection + render + queue for 100,000 subscribers, then delivery to aiosmtpd")
         figures = digest_bench.main(["--runs", str(min(args.runs, 3))])
         if not args.no_write:
-            path = RESULTS / "digest-100000.json"
-            RESULTS.mkdir(exist_ok=True)
-            report = {"suite": "digest", **figures, "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
-            path.write_text(json.dumps({**report, "machine": env}, indent=2) + "\n", encoding="utf-8")
-            console.log(f"wrote {path.relative_to(REPO)}")
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            write_result("digest-100000.json", {"suite": "digest", **figures, "timestamp": stamp, "machine": env})
 
 
 if __name__ == "__main__":
