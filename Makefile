@@ -11,6 +11,7 @@ $(BIN)/publisher: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q publisher  # as a wheel install does; stale files are never used
 	touch $@
 
 install: $(BIN)/publisher
