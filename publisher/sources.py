@@ -96,17 +96,37 @@ def read_regular_file(path: Path | str, max_bytes: int) -> bytes:
     named like a post or a feed cannot hang a publish or an import. Raises OSError,
     NotRegular or TooLarge.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotRegular(path)
-        if info.st_size > max_bytes:
-            raise TooLarge(info.st_size)
-        data = handle.read(max_bytes + 1)
-    if len(data) > max_bytes:  # it grew while we read
+    fd = _open_without_waiting(path)
+    try:
+        return _read_regular(fd, path, max_bytes)
+    finally:
+        os.close(fd)
+
+
+def _open_without_waiting(path: Path | str) -> int:
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+
+
+_CHUNK = 1 << 16
+
+
+def _read_regular(fd: int, path: Path | str, max_bytes: int) -> bytes:
+    """The bytes of an open file, as read_regular_file says. os.read asked for the size fstat
+    gave, not a buffered read of max_bytes, which allocates max_bytes for every file (at
+    5 MB, a third of the time to read a 3 KB post)."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise NotRegular(path)
+    if info.st_size > max_bytes:
+        raise TooLarge(info.st_size)
+    parts = [os.read(fd, info.st_size + 1)]
+    size = len(parts[0])
+    while size <= max_bytes and (more := os.read(fd, min(max_bytes + 1 - size, _CHUNK))):
+        parts.append(more)
+        size += len(more)
+    if size > max_bytes:  # it grew while we read
         raise TooLarge(None)
-    return data
+    return b"".join(parts)
 
 
 class UnreadablePost(Exception):
@@ -115,11 +135,17 @@ class UnreadablePost(Exception):
 
 def read_post_file(config: Config, rel: str, notes: list[str]) -> bytes:
     """The bytes of a post file, if it is a regular file (or a link to one) no larger than
-    content.max_post_mb; raises UnreadablePost saying why not."""
-    path = config.content.folder / rel
+    content.max_post_mb; raises UnreadablePost saying why not. A file that is, or lies in, a
+    link to outside the site folder is read, with a note saying so."""
+    path = f"{os.fspath(config.content.folder)}/{rel}"
     limit = config.content.max_post_mb
     try:
-        raw = read_regular_file(path, int(limit * 1_000_000))
+        fd = _open_without_waiting(path)
+        try:
+            raw = _read_regular(fd, path, int(limit * 1_000_000))
+            real = _real_path(fd, path)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise UnreadablePost(f"cannot read: {exc.strerror}") from None
     except NotRegular:
@@ -129,7 +155,21 @@ def read_post_file(config: Config, rel: str, notes: list[str]) -> bytes:
         raise UnreadablePost(
             f"{size} the limit of {limit:g} MB (content.max_post_mb); split the post or raise the limit"
         ) from None
-    real = Path(os.path.realpath(path))
-    if not real.is_relative_to(config.root):
-        notes.append(f"{display_path(config, rel)}: a link to {quote_path(real)}, outside the site folder; published")
+    if not real.startswith(os.path.join(os.fspath(config.root), "")):
+        notes.append(
+            f"{display_path(config, rel)}: a link to {quote_path(Path(real))}, outside the site folder; published"
+        )
     return raw
+
+
+_OPEN_FILES = "/proc/self/fd"  # Linux: a link per descriptor to the file it is open on
+
+
+def _real_path(fd: int, path: str) -> str:
+    """The real path of an open file: on Linux the kernel's name for the descriptor, one
+    readlink instead of realpath's lstat of every folder on the way (a quarter of the time
+    to read a post)."""
+    try:
+        return os.readlink(f"{_OPEN_FILES}/{fd}")
+    except OSError:  # no /proc: not Linux, or not mounted
+        return os.path.realpath(path)

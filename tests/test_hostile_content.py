@@ -11,6 +11,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from publisher import sources
 from publisher.cli import run
 from publisher.errors import ContentError
 from publisher.publish import publish
@@ -82,6 +83,19 @@ def test_a_link_to_a_post_outside_the_site_is_published_with_a_warning(site: Sit
     (site.root / "content" / "local.md").symlink_to("_kept/target.md")  # inside the site: no warning
     report = publish(site.config, NOW)
     assert report.posts == 3
+    assert report.warnings == [f"content/link.md: a link to {outside}, outside the site folder; published"]
+
+
+def test_a_link_outside_the_site_is_noted_without_proc_too(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the kernel cannot name an open file (no /proc), the path is resolved instead."""
+    outside = Site(tmp_path / "elsewhere").post("post.md", "title: Out\ndate: 2012-01-01")
+    (site.root / "content" / "link.md").symlink_to(outside)
+    site.post("inside.md", "title: In\ndate: 2012-01-02")
+    monkeypatch.setattr(sources, "_OPEN_FILES", str(tmp_path / "no-proc"))
+    report = publish(site.config, NOW)
+    assert report.posts == 2
     assert report.warnings == [f"content/link.md: a link to {outside}, outside the site folder; published"]
 
 
