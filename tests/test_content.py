@@ -17,7 +17,7 @@ from publisher.errors import ContentProblem
 from publisher.frontmatter import _simple_yaml, _YamlLoader
 from publisher.model import Author, Post, Tag
 from publisher.publish import live_posts, publish
-from publisher.sanitize import join_url
+from publisher.sanitize import clean_text, join_url
 
 from .conftest import NOW, Site
 
@@ -314,6 +314,14 @@ def test_front_matter_yaml_reads_otherwise_goes_to_the_yaml_parser(source: str) 
         expected = None
     fast = _simple_yaml(source)
     assert fast is None or fast == expected
+
+
+def test_clean_text_keeps_exactly_the_characters_xml_allows() -> None:
+    allowed = "\t\n\r" + "".join(map(chr, range(0x20, 0x7F)))
+    every = "".join(map(chr, range(0x80)))
+    assert clean_text(every) == allowed
+    assert clean_text(every + "\x85é\ufffe") == allowed + "é"
+    assert clean_text(allowed) == allowed
 
 
 def test_character_references_to_characters_xml_forbids_are_dropped(site: Site) -> None:
