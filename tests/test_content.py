@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from lxml import etree as lxml_etree
 
 from publisher.content import read_post
 from publisher.errors import ContentProblem
-from publisher.frontmatter import _simple_yaml, _YamlLoader
+from publisher.frontmatter import BadPost, _simple_yaml, _YamlLoader, split_front_matter
 from publisher.model import Author, Post, Tag
 from publisher.publish import live_posts, publish
 from publisher.sanitize import clean_text, join_url
@@ -274,6 +275,44 @@ def test_simple_front_matter_reads_exactly_as_yaml_does(source: str) -> None:
     except yaml.YAMLError:
         slow = "a YAML error"
     assert fast is None or fast == slow
+
+
+_FRONT_MATTER_LINES = st.sampled_from(
+    ["---", "+++", "...", "--- ", "---\r", "+++\t", "a: 1", "B: x", 'c = "y"', "", " ", "text"]
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_FRONT_MATTER_LINES, min_size=1, max_size=8).map("\n".join))
+def test_front_matter_ends_at_its_first_closing_line(text: str) -> None:
+    lines = text.split("\n")
+    closers = {"---": ("---", "..."), "+++": ("+++",)}.get(lines[0].rstrip(), ())
+    end = next((n for n in range(1, len(lines)) if lines[n].rstrip() in closers), None)
+    try:
+        found: object = split_front_matter(text)
+    except BadPost as exc:
+        found = str(exc)
+    if end is None:
+        assert found in ("no front matter: expected a first line of '---' (YAML) or '+++' (TOML)",
+                         f"front matter opened with '{lines[0].rstrip()}' is never closed")  # fmt: skip
+        return
+    source, body = "\n".join(lines[1:end]), "\n".join(lines[end + 1 :])
+    try:
+        meta = (yaml.load(source, Loader=_YamlLoader) or {}) if closers[0] == "---" else tomllib.loads(source)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError):
+        assert isinstance(found, str) and found.startswith("invalid")
+        return
+    if not isinstance(meta, dict):
+        assert found == "front matter must be a mapping of field names to values"
+        return
+    assert found == ({str(k).lower(): v for k, v in meta.items()}, body)
+
+
+@pytest.mark.parametrize(
+    "source", ["title: A  ", "title:   ", 'tags: ["a", b]   ', "title: 'x' ", "date:  2012-01-01 \nb:  c d  "]
+)
+def test_spaces_after_a_value_are_read_as_yaml_reads_them(source: str) -> None:
+    assert _simple_yaml(source) == yaml.load(source, Loader=_YamlLoader)
 
 
 def test_common_front_matter_is_read_without_the_yaml_parser() -> None:
