@@ -72,7 +72,10 @@ _SPACE = re.compile(r"[\t\n\r\f\v][ \t\n\r\f\v]*| [ \t\n\r\f\v]+")
 SUMMARY_LENGTH = 300
 
 
-_RAW_TEXT_OPEN = re.compile(r"<(script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext)\b", re.I)
+# (The lookahead on the first letter halves the scan of a post's many other tags.)
+_RAW_TEXT_OPEN = re.compile(
+    r"<(?=[stxinp])(script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext)\b", re.I
+)
 
 
 # A start tag holding a relative URL (nh3 escapes "<" and ">" in attribute values).

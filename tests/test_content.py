@@ -237,6 +237,15 @@ def test_mentioning_script_in_text_keeps_the_rest_of_the_post(site: Site) -> Non
     )
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["script", "STYLE", "Textarea", "title", "xmp", "IFrame", "noembed", "noframes", "noscript", "plaintext", "ſcript"],
+)
+def test_mentioning_any_raw_text_element_keeps_the_rest_of_the_post(site: Site, name: str) -> None:
+    post = _post(site, "a.md", "title: T\ndate: 2012-01-01", f"Mentions <{name}> here.\n\nSecond paragraph.")
+    assert post.html == f"<p>Mentions &lt;{name}&gt; here.</p>\n<p>Second paragraph.</p>\n"
+
+
 def test_a_link_to_nowhere_is_reported(site: Site) -> None:
     (site.root / "content" / "gone.md").symlink_to(site.root / "missing.md")
     site.post("ok.md", "title: OK\ndate: 2012-01-01")
