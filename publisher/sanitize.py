@@ -219,13 +219,19 @@ def plain_text(text: str) -> str:
     if text.isprintable() and "<" not in text and "&" not in text and "  " not in text:
         return text.strip()  # nothing to remove, decode or collapse: most names and titles
     text = clean_text(html.unescape(_ANY_TAG.sub("", clean_text(text))))
-    return _SPACE.sub(" ", _END_TAG.sub("", text) if "</" in text else text).strip()
+    return _collapse_space(_END_TAG.sub("", text) if "</" in text else text).strip()
 
 
 def html_to_text(fragment: str) -> str:
     """Plain text of an HTML fragment, whitespace collapsed; for summaries and e-mail."""
     text = _TAG_RE.sub(lambda m: "" if m.group(2).lower() in _INLINE else " ", fragment)
-    return _SPACE.sub(" ", html.unescape(text)).strip()
+    return _collapse_space(html.unescape(text)).strip()
+
+
+def _collapse_space(text: str) -> str:
+    """Every whitespace run other than a single space as one space. The regex only when one may be
+    there (a tab, a line break or two spaces): it tries at every space, 6 us of a summary's 10."""
+    return _SPACE.sub(" ", text) if "  " in text or not text.isprintable() else text
 
 
 def summarize(body_html: str) -> str:

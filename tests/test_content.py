@@ -18,7 +18,7 @@ from publisher.errors import ContentProblem
 from publisher.frontmatter import BadPost, _simple_yaml, _YamlLoader, split_front_matter
 from publisher.model import Author, Post, Tag
 from publisher.publish import live_posts, publish
-from publisher.sanitize import clean_text, join_url
+from publisher.sanitize import clean_text, html_to_text, join_url, plain_text
 
 from .conftest import NOW, Site
 
@@ -370,6 +370,16 @@ def test_clean_text_keeps_exactly_the_characters_xml_allows() -> None:
     assert clean_text(every) == allowed
     assert clean_text(every + "\x85é\ufffe") == allowed + "é"
     assert clean_text(allowed) == allowed
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("a b", "a b"), ("a\tb", "a b"), ("a\nb", "a b"), ("a  b", "a b"), (" a \r\n\f\v b ", "a b"),
+     ("a\xa0 b", "a\xa0 b"), ("a \xa0b", "a \xa0b"), ("a&#9;b", "a b"), ("a\u2028b", "a\u2028b")],
+)  # fmt: skip
+def test_whitespace_runs_are_one_space_in_text(text: str, expected: str) -> None:
+    assert html_to_text(f"<p>{text}</p>") == expected
+    assert plain_text(text) == expected
 
 
 def test_character_references_to_characters_xml_forbids_are_dropped(site: Site) -> None:
