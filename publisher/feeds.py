@@ -233,7 +233,12 @@ def _jobs(
             wanted.add(rel)
             feed_fingerprint = fingerprint(inputs_of_feed, fmt)
             known = records.get(rel)
-            if force or not known or known.fingerprint != feed_fingerprint or not same_stat(out / rel, known):
+            if (
+                force
+                or not known
+                or known.fingerprint != feed_fingerprint
+                or not same_stat(out / rel, known.mtime_ns, known.size)
+            ):
                 jobs.append(FeedJob(spec, fmt, tuple(feed_posts), feed_fingerprint))
     return wanted, jobs
 
@@ -349,19 +354,20 @@ def _write_feeds(
             progress("writing feeds", number, len(jobs))
 
 
-def same_stat(path: Path | str, record: FeedRecord) -> bool:
+def same_stat(path: Path | str, mtime_ns: int, size: int) -> bool:
     try:
         stat = os.stat(path)
     except FileNotFoundError:
         return False
-    return (stat.st_mtime_ns, stat.st_size) == (record.mtime_ns, record.size)
+    return stat.st_mtime_ns == mtime_ns and stat.st_size == size
 
 
-def feeds_as_written(out: Path, records: dict[str, FeedRecord]) -> bool:
-    """Whether every recorded feed file still has the stat it was written with (a power cut
-    may have emptied one). Plain strings: at 20,000 feeds, Path objects cost more than the stats."""
+def feeds_as_written(out: Path, written: Iterable[tuple[str, int, int]]) -> bool:
+    """Whether every recorded feed file (FeedLedger.stats) still has the stat it was written with
+    (a power cut may have emptied one). Plain strings: at 20,000 feeds, Path objects cost more
+    than the stats."""
     folder = os.fspath(out)
-    return all(same_stat(f"{folder}/{rel}", record) for rel, record in records.items())
+    return all(same_stat(f"{folder}/{rel}", mtime_ns, size) for rel, mtime_ns, size in written)
 
 
 def _marks(config: Config) -> tuple[bytes, ...]:

@@ -260,10 +260,11 @@ def _publish(
         by_folder = _source_folders(config)
         folders = _folder_digests(by_folder)
         inputs = (fingerprint(_content_key(config), feed_key, sorted(folders.items())), folders)
-        records = store.feeds.records()
         last = last_publish(store)
-        as_written = feeds_as_written(config.feeds.folder, records)
-        report = unchanged_since(last, inputs[0], now, len(records)) if as_written and not force else None
+        written = store.feeds.stats()
+        as_written = feeds_as_written(config.feeds.folder, written)
+        report = unchanged_since(last, inputs[0], now, len(written)) if as_written and not force else None
+        records = store.feeds.records() if report is None else {}  # the fingerprints: to plan with
         notes: list[str] = []
         if report is None and not force and as_written and _may_edit_in_place(config, store, last, feed_key, now):
             changed = {f for f in folders if folders[f] != last["folders"].get(f)} | (

@@ -208,6 +208,18 @@ def test_a_feed_deleted_by_hand_is_written_again(site: Site) -> None:
     assert site.feed_files() == before
 
 
+def test_a_feed_cut_short_on_disk_is_written_again_though_its_time_is_kept(site: Site) -> None:
+    _three_posts(site)
+    publish(site.config, NOW)
+    before = site.feed_files()
+    feed = site.feeds / "tags/att/rss.xml"
+    written = feed.stat()
+    feed.write_bytes(before["tags/att/rss.xml"][:-40])  # as a power cut may leave it
+    os.utime(feed, ns=(written.st_atime_ns, written.st_mtime_ns))
+    assert publish(site.config, NOW).written == ["tags/att/rss.xml"]
+    assert site.feed_files() == before
+
+
 def test_many_changed_files_are_parsed_in_parallel_with_the_same_result(site: Site, tmp_path: Path) -> None:
     for n in range(PARALLEL_THRESHOLD + 4):
         site.post(f"p{n:03}.md", f"title: Post {n}\ndate: 2012-01-01 {n // 60:02}:{n % 60:02}\ntags: [T{n % 7}]")

