@@ -18,7 +18,7 @@ from .errors import ContentProblem
 from .feeds import FeedChanges, Plan, listed_docs, update_feeds
 from .model import FeedKind, Post
 from .reading import Progress, read_changed
-from .sources import SourceFile
+from .sources import FolderFiles, SourceFile
 from .state import CachedFile, FeedRecord, State
 from .tagnames import rename_tags, renames_from_json
 
@@ -37,7 +37,7 @@ class Edits:
 def publish_edits(
     config: Config,
     store: State,
-    by_folder: dict[str, list[SourceFile]],
+    by_folder: dict[str, FolderFiles],
     folders: set[str],
     records: dict[str, FeedRecord],
     feed_key: str,
@@ -85,15 +85,13 @@ def publish_edits(
     return Edits(notes, changes)
 
 
-def _changed_in_place(
-    store: State, by_folder: dict[str, list[SourceFile]], folders: set[str]
-) -> list[SourceFile] | None:
+def _changed_in_place(store: State, by_folder: dict[str, FolderFiles], folders: set[str]) -> list[SourceFile] | None:
     """The files of these folders whose stat is not the indexed one; None if a file was added or
     removed or the index holds a problem."""
     if store.content.has_problems():
         return None
     indexed = {rel: stat for rel, stat in store.content.stats(folders).items() if rel.rpartition("/")[0] in folders}
-    current = [f for folder in folders for f in by_folder.get(folder, ())]
+    current = [f for folder in folders if folder in by_folder for f in by_folder[folder].files()]
     if len(indexed) != len(current):
         return None
     changed = []

@@ -8,7 +8,6 @@ nothing, and the same content always gives byte-identical files.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from .model import Post
 from .opml import FILE_NAME as OPML_FILE
 from .opml import update_opml
 from .reading import Progress, Workers, read_changed
-from .sources import SourceFile, content_folders, display_path
+from .sources import FolderFiles, SourceFile, content_folders, display_path, sorted_files
 from .state import POST_FORMAT, CachedFile, FeedRecord, State, open_state
 from .state.sqlite import damaged
 from .tagindex import summarise
@@ -51,18 +50,6 @@ from .websub import TIMEOUT, ping_hubs
 
 def _content_key(config: Config) -> str:
     return fingerprint(config.site, config.content, config.tags, __version__, POST_FORMAT)
-
-
-def _folder_digests(by_folder: dict[str, list[SourceFile]]) -> dict[str, str]:
-    """A hash of the names and stats of each folder's files (joined text: cheaper than a repr at
-    100,000 files; a name that is not UTF-8 keeps its bytes). An edit then compares with the
-    index only the folders whose hash changed."""
-    return {
-        folder: hashlib.sha256(
-            "\n".join([f"{rel}\0{mtime}\0{size}" for rel, mtime, size in files]).encode(errors="surrogateescape")
-        ).hexdigest()
-        for folder, files in by_folder.items()
-    }
 
 
 def _utf8(name: str) -> bool:
@@ -131,7 +118,7 @@ def scan(
     return [results[f.rel] for f in files], notes
 
 
-def _source_folders(config: Config) -> dict[str, list[SourceFile]]:
+def _source_folders(config: Config) -> dict[str, FolderFiles]:
     """The content files by folder (sources.content_folders)."""
     folder = config.content.folder
     if not folder.is_dir():
@@ -142,11 +129,7 @@ def _source_folders(config: Config) -> dict[str, list[SourceFile]]:
 
 
 def _source_files(config: Config) -> list[SourceFile]:
-    return _sorted_files(_source_folders(config))
-
-
-def _sorted_files(by_folder: dict[str, list[SourceFile]]) -> list[SourceFile]:
-    return sorted(file for files in by_folder.values() for file in files)
+    return sorted_files(_source_folders(config))
 
 
 def _check_unique(posts: list[Post], config: Config) -> list[ContentProblem]:
@@ -258,7 +241,7 @@ def _publish(
     feed_key = fingerprint(config.site, config.feeds, config.websub, __version__)
     with open_state(config.state) as store, store.transaction(), Workers() as workers:
         by_folder = _source_folders(config)
-        folders = _folder_digests(by_folder)
+        folders = {folder: files.digest() for folder, files in by_folder.items()}
         inputs = (fingerprint(_content_key(config), feed_key, sorted(folders.items())), folders)
         last = last_publish(store)
         written = store.feeds.stats()
@@ -279,7 +262,7 @@ def _publish(
                 report.warnings = unsaid(report.warnings, last)
         if report is None:
             report = PublishReport()
-            plan = _Plan(_sorted_files(by_folder), records, feed_key, notes, keep_going, force, record)
+            plan = _Plan(sorted_files(by_folder), records, feed_key, notes, keep_going, force, record)
             _plan_and_write(config, store, now, report, plan, progress, workers)
             if not report.problems:
                 remember(store, inputs, report, feed_key, record)

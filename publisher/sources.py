@@ -6,8 +6,11 @@ Markdown, YAML and HTML machinery.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from array import array
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,7 +21,7 @@ from .errors import quote_path
 class SourceFile(NamedTuple):
     """A post file as found on disk: enough to tell whether it changed since the last publish.
 
-    A named tuple, not a dataclass: every publish makes one per file.
+    A named tuple, not a dataclass: a publish that reads files makes one per file.
     """
 
     rel: str  # path below the content folder, with "/" separators
@@ -26,20 +29,56 @@ class SourceFile(NamedTuple):
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class FolderFiles:
+    """The post files of one folder, sorted by name, as parallel lists: at 100,000 posts, a
+    SourceFile each cost a publish with nothing to do 0.06 s more, to make and to hash."""
+
+    prefix: str  # the folder below the content folder with a final "/", "" for the top
+    names: list[str]
+    mtimes_ns: list[int]
+    sizes: list[int]
+
+    def files(self) -> list[SourceFile]:
+        return [
+            SourceFile(self.prefix + n, t, s) for n, t, s in zip(self.names, self.mtimes_ns, self.sizes, strict=True)
+        ]
+
+    def digest(self) -> str:
+        """A hash of the names and stats: what the last publish noted of the folder, to tell in
+        one look whether any of its files changed."""
+        digest = hashlib.sha256(b"%d\0%b%b" % (len(self.names), _packed(self.mtimes_ns), _packed(self.sizes)))
+        digest.update("\0".join(self.names).encode(errors="surrogateescape"))  # not UTF-8: kept as bytes
+        return digest.hexdigest()
+
+
+def _packed(values: list[int]) -> bytes:
+    """The numbers as 64-bit machine words, or as text when one does not fit (a time past 2262);
+    either way unambiguous once their count is known."""
+    try:
+        return b"q" + array("q", values).tobytes()
+    except OverflowError:
+        return b"t" + " ".join(map(str, values)).encode() + b"\0"
+
+
 def content_files(folder: Path) -> list[SourceFile]:
     """Every post file under the content folder, sorted; names starting with '.' or '_' are skipped."""
-    return sorted(file for files in content_folders(folder).values() for file in files)
+    return sorted_files(content_folders(folder))
 
 
-def content_folders(folder: Path) -> dict[str, list[SourceFile]]:
-    """The post files under the content folder by the folder holding them ("" for the top),
-    each folder's sorted.
+def sorted_files(by_folder: dict[str, FolderFiles]) -> list[SourceFile]:
+    """Every file of these folders, sorted by its path."""
+    return sorted(file for files in by_folder.values() for file in files.files())
+
+
+def content_folders(folder: Path) -> dict[str, FolderFiles]:
+    """The post files under the content folder by the folder holding them ("" for the top).
 
     One os.scandir per folder, not os.walk and a path join per file: at 100,000 posts this
     listing is most of a publish with nothing to do. Links to folders are not followed.
     Each folder is opened once and its files looked up from it (_stat_files).
     """
-    found: dict[str, list[SourceFile]] = {}
+    found: dict[str, FolderFiles] = {}
     pending = [("", os.fspath(folder))]
     while pending:
         prefix, top = pending.pop()
@@ -48,11 +87,10 @@ def content_folders(folder: Path) -> dict[str, list[SourceFile]]:
         except OSError:  # as os.walk: a folder that cannot be listed is left out
             continue
         try:
-            names = _post_names(fd, prefix, top, pending)
-            files = _stat_files(fd, prefix, names)
+            files = _stat_files(fd, prefix, _post_names(fd, prefix, top, pending))
         finally:
             os.close(fd)
-        if files:
+        if files.names:
             found[prefix[:-1]] = files
     return found
 
@@ -78,10 +116,10 @@ def _post_names(fd: int, prefix: str, top: str, pending: list[tuple[str, str]]) 
     return names
 
 
-def _stat_files(fd: int, prefix: str, names: list[str]) -> list[SourceFile]:
+def _stat_files(fd: int, prefix: str, names: list[str]) -> FolderFiles:
     """Each name's stat, looked up from the open folder: one path component per file, not the
     whole path (at 100,000 posts, 0.23 s instead of 0.32)."""
-    files: list[SourceFile] = []
+    files = FolderFiles(prefix, [], [], [])
     for name in names:
         try:  # a link to nowhere is still listed, so that reading it reports the problem
             info = os.stat(name, dir_fd=fd)
@@ -90,7 +128,9 @@ def _stat_files(fd: int, prefix: str, names: list[str]) -> list[SourceFile]:
                 info = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue  # deleted while we looked
-        files.append(SourceFile(prefix + name, info.st_mtime_ns, info.st_size))
+        files.names.append(name)
+        files.mtimes_ns.append(info.st_mtime_ns)
+        files.sizes.append(info.st_size)
     return files
 
 
