@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import glob
 import hashlib
 import json
 import os
-import re
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from .formats import FORMATS
 from .model import Author, FeedKind, Post, Tag
 from .reading import Progress, Workers
 from .state import FeedRecord, State
+from .strays import find_strays, ownership_marks, remove_feed
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -100,12 +99,14 @@ def remember_members(store: State, plan: Plan, *, force: bool = False) -> None:
     """Keep each document's member list (state/members.py) in step with the plan: rewritten
     only for the documents whose posts changed, so an edit costs a few rows."""
     known = store.members.hashes()
+    changed = []
     for spec, posts in plan:
-        described = json.dumps(dataclasses.astuple(spec), ensure_ascii=False)
+        described = json.dumps([getattr(spec, f.name) for f in dataclasses.fields(spec)], ensure_ascii=False)
         sources = [p.source for p in posts]
         members = fingerprint(described, sources)
         if known.pop(doc_key(spec), None) != members or force:
-            store.members.put(doc_key(spec), described, members, sources)
+            changed.append((doc_key(spec), described, members, sources))
+    store.members.put(changed)
     store.members.forget(known)
 
 
@@ -201,18 +202,18 @@ def update_feeds(
     finally:
         for tmp, _target in renames:
             if tmp.exists():  # not renamed: this publish failed
-                _remove_feed(out, tmp.relative_to(out).as_posix())
+                remove_feed(out, tmp.relative_to(out).as_posix())
     if whole:
         for rel in sorted(set(records) - wanted):
-            _remove_feed(out, rel)
+            remove_feed(out, rel)
             store.feeds.forget(rel)
             changes.removed.append(rel)
-        strays = _strays(out, wanted, _marks(config))
+        strays = find_strays(out, wanted, ownership_marks(config))
     else:
-        folders = sorted({glob.escape(spec.folder) + "/" if spec.folder else "" for spec, _ in plan})
-        strays = _strays(out, wanted | set(records), _marks(config), folders)
+        folders = sorted({spec.folder for spec, _ in plan})
+        strays = find_strays(out, wanted | set(records), ownership_marks(config), folders)
     for rel in strays:
-        _remove_feed(out, rel)
+        remove_feed(out, rel)
         changes.removed.append(rel)
     return changes
 
@@ -368,52 +369,3 @@ def feeds_as_written(out: Path, written: Iterable[tuple[str, int, int]]) -> bool
     than the stats."""
     folder = os.fspath(out)
     return all(same_stat(f"{folder}/{rel}", mtime_ns, size) for rel, mtime_ns, size in written)
-
-
-def _marks(config: Config) -> tuple[bytes, ...]:
-    """What only a feed file publisher wrote for this site holds: an XML feed's generator, and
-    (JSON Feed has no generator) a JSON Feed's feed_url under this site's feeds URL."""
-    feeds_url = json.dumps(config.site.url(config.feeds.url_path), ensure_ascii=False)[:-1]  # no closing quote
-    return b"<generator>publisher</generator>", f'"feed_url": {feeds_url}'.encode()
-
-
-_FOLDERS = ("", "tags/*/", "authors/*/")
-
-
-def _strays(out: Path, keep: set[str], marks: tuple[bytes, ...], folders: Iterable[str] = _FOLDERS) -> list[str]:
-    """Feed files publisher wrote that no feed of this publish owns: left by a publish that
-    stopped before recording them (a crash), with the temp files of one. Files that only
-    look like feeds (a user's own) are left alone. ``folders``: glob patterns ending in "/"."""
-    found = []
-    for folder in folders:
-        for fmt in FORMATS.values():
-            found += [p for p in out.glob(f"{folder}.{fmt.file_name}.*.tmp") if p.is_file()]
-            found += [p for p in out.glob(f"{folder}{fmt.file_name}") if _stray(out, p, keep, marks)]
-        found += [p for p in out.glob(f"{folder}archive/.*.tmp") if p.is_file()]
-        found += [
-            p for p in out.glob(f"{folder}archive/*") if _ARCHIVE_PAGE.fullmatch(p.name) and _stray(out, p, keep, marks)
-        ]
-    return sorted(p.relative_to(out).as_posix() for p in found)
-
-
-_ARCHIVE_PAGE = re.compile(r"[1-9][0-9]*\.[a-z.]+")
-
-
-def _stray(out: Path, path: Path, keep: set[str], marks: tuple[bytes, ...]) -> bool:
-    if path.relative_to(out).as_posix() in keep or not path.is_file():
-        return False
-    data = read_or_none(path) or b""
-    return any(mark in data for mark in marks)
-
-
-def _remove_feed(out: Path, rel: str) -> None:
-    """Delete a feed we once wrote and any folders it leaves empty, never above the output folder."""
-    path = out / rel
-    path.unlink(missing_ok=True)
-    folder = path.parent
-    while folder != out and folder.is_relative_to(out):
-        try:
-            folder.rmdir()
-        except OSError:
-            break
-        folder = folder.parent

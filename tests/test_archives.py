@@ -143,3 +143,30 @@ def test_the_newest_archive_page_leads_on_to_the_subscription_document(tmp_path:
         links = _links(etree.fromstring((site.feeds / "tags/att" / page).read_bytes()))
         assert links["next-archive"] == links["current"] == f"{BASE}tags/att/{subscription}"
         assert "prev-archive" not in links
+
+
+def test_archive_pages_and_temp_files_a_crashed_publish_left_are_removed_and_a_users_files_kept(
+    tmp_path: Path,
+) -> None:
+    site = Site(tmp_path / "site", ARCHIVES)
+    for n in range(1, 6):
+        _post(site, n)
+    publish(site.config, NOW)  # pages 1 and 2 in each archive folder
+    page = (site.feeds / "tags/att/archive/1.xml").read_bytes()
+    left = {  # what a publish killed before recording its files leaves
+        "tags/att/archive/9.xml": page,
+        "archive/7.rss.xml": (site.feeds / "archive/1.rss.xml").read_bytes(),
+        "tags/att/archive/.3.xml.k2j4h1.tmp": b"<?xml half",
+        "archive/.1.rss.xml.x8.tmp": b"",
+    }
+    own = {
+        "tags/att/archive/8.xml": b"<feed>written by hand</feed>",
+        "tags/att/archive/notes.txt": page,
+        "tags/att/archive/readme.tmp": b"not hidden: not ours",
+    }
+    for rel, data in {**left, **own}.items():
+        (site.feeds / rel).write_bytes(data)
+    _post(site, 6)  # a publish with something to do looks for leftovers
+    report = publish(site.config, NOW)
+    assert sorted(report.removed) == sorted(left)
+    assert {rel: (site.feeds / rel).read_bytes() for rel in own} == own
